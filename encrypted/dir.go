@@ -1,0 +1,424 @@
+package encrypted
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"syscall"
+
+	"github.com/rencfs/rencfs/encrypted/storage"
+)
+
+// Dirent is one directory entry as readdir reports it.
+type Dirent struct {
+	Name string
+	Ino  Ino
+	Type uint32 // S_IFMT bits
+}
+
+// dirNode pins ino and checks that it is a directory.
+func (fs *FS) dirNode(ino Ino) (*node, error) {
+	n, err := fs.get(ino)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	isDir, removed := n.in.isDir(), n.removed
+	n.mu.Unlock()
+	if !isDir || removed {
+		fs.put(n)
+		if removed {
+			return nil, syscall.ENOENT
+		}
+		return nil, syscall.ENOTDIR
+	}
+	return n, nil
+}
+
+func (fs *FS) entryName(dir Ino, tag []byte) string {
+	return fs.names.dirGroup(dir) + "/" + hex.EncodeToString(tag)
+}
+
+// readEntry finds name in dir: ENOENT if absent, ErrCorrupt if damaged.
+func (fs *FS) readEntry(dir *node, name string) (*entry, error) {
+	tag := fs.names.entryTag(dir.ino, name)
+	obj, err := fs.st.Get(fs.entryName(dir.ino, tag))
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, syscall.ENOENT
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := fs.openEntry(dir, tag, obj)
+	if err != nil {
+		return nil, err
+	}
+	if e.name != name {
+		return nil, fmt.Errorf("entry for %q holds another name: %w", name, ErrCorrupt)
+	}
+	return e, nil
+}
+
+func (fs *FS) openEntry(dir *node, tag, obj []byte) (*entry, error) {
+	pt, err := open(fs.aead(dir, purposeEntry), obj, entryAD(dir.ino, tag))
+	if err != nil {
+		return nil, fmt.Errorf("directory entry %x: %w", tag, err)
+	}
+	return decodeEntry(pt)
+}
+
+func (fs *FS) writeEntry(dir *node, e *entry) error {
+	tag := fs.names.entryTag(dir.ino, e.name)
+	obj := seal(fs.aead(dir, purposeEntry), nil, e.encode(), entryAD(dir.ino, tag))
+	return fs.st.Put(fs.entryName(dir.ino, tag), obj)
+}
+
+func (fs *FS) deleteEntry(dir *node, name string) error {
+	return fs.st.Delete(fs.entryName(dir.ino, fs.names.entryTag(dir.ino, name)))
+}
+
+// isEmpty reports whether directory ino has no entries.
+func (fs *FS) isEmpty(ino Ino) (bool, error) {
+	for _, err := range fs.st.List(fs.names.dirGroup(ino)) {
+		if err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// Lookup finds name in directory parent.
+func (fs *FS) Lookup(parent Ino, name string) (Attr, error) {
+	if err := checkName(name); err != nil {
+		return Attr{}, err
+	}
+	p, err := fs.dirNode(parent)
+	if err != nil {
+		return Attr{}, err
+	}
+	defer fs.put(p)
+	e, err := fs.readEntry(p, name)
+	if err != nil {
+		return Attr{}, err
+	}
+	return fs.entryAttr(e)
+}
+
+// entryAttr loads the inode an entry points to. A missing inode behind an
+// existing entry is damage, not absence.
+func (fs *FS) entryAttr(e *entry) (Attr, error) {
+	n, err := fs.get(e.ino)
+	if errors.Is(err, syscall.ENOENT) {
+		return Attr{}, fmt.Errorf("entry %q points to a missing inode: %w", e.name, ErrCorrupt)
+	}
+	if err != nil {
+		return Attr{}, err
+	}
+	defer fs.put(n)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.in.mode&syscall.S_IFMT != e.typ {
+		return Attr{}, fmt.Errorf("entry %q type differs from its inode: %w", e.name, ErrCorrupt)
+	}
+	return fs.attr(n), nil
+}
+
+// Owner is who creates a new inode.
+type Owner struct{ UID, GID uint32 }
+
+// Create makes a regular file; EEXIST if name exists.
+func (fs *FS) Create(parent Ino, name string, mode uint32, o Owner) (Attr, error) {
+	return fs.mknode(parent, name, &inode{mode: syscall.S_IFREG | mode&^syscall.S_IFMT, uid: o.UID, gid: o.GID})
+}
+
+// Mkdir makes a directory.
+func (fs *FS) Mkdir(parent Ino, name string, mode uint32, o Owner) (Attr, error) {
+	return fs.mknode(parent, name, &inode{mode: syscall.S_IFDIR | mode&^syscall.S_IFMT, uid: o.UID, gid: o.GID})
+}
+
+// Mknod makes a regular file, fifo, socket or device node; mode carries the type.
+func (fs *FS) Mknod(parent Ino, name string, mode uint32, rdev uint64, o Owner) (Attr, error) {
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFREG, syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFCHR, syscall.S_IFBLK:
+	case 0:
+		mode |= syscall.S_IFREG
+	default:
+		return Attr{}, syscall.EINVAL
+	}
+	return fs.mknode(parent, name, &inode{mode: mode, rdev: rdev, uid: o.UID, gid: o.GID})
+}
+
+// Symlink makes a symbolic link to target.
+func (fs *FS) Symlink(parent Ino, name, target string, o Owner) (Attr, error) {
+	if target == "" {
+		return Attr{}, syscall.ENOENT
+	}
+	if len(target) > 4095 {
+		return Attr{}, syscall.ENAMETOOLONG
+	}
+	return fs.mknode(parent, name, &inode{
+		mode: syscall.S_IFLNK | 0o777, uid: o.UID, gid: o.GID,
+		target: []byte(target), size: uint64(len(target)),
+	})
+}
+
+func (fs *FS) mknode(parent Ino, name string, in *inode) (Attr, error) {
+	if err := checkName(name); err != nil {
+		return Attr{}, err
+	}
+	p, err := fs.dirNode(parent)
+	if err != nil {
+		return Attr{}, err
+	}
+	defer fs.put(p)
+	p.dirMu.Lock()
+	defer p.dirMu.Unlock()
+	if _, err := fs.readEntry(p, name); err == nil {
+		return Attr{}, syscall.EEXIST
+	} else if !errors.Is(err, syscall.ENOENT) {
+		return Attr{}, err
+	}
+	ino, err := fs.newIno()
+	if err != nil {
+		return Attr{}, err
+	}
+	now := fs.now()
+	in.atime, in.mtime, in.ctime = now, now, now
+	in.nlink = 1
+	if in.isDir() {
+		in.nlink = 2
+		in.parent = parent
+	}
+	n := &node{ino: ino, in: in}
+	// The inode goes first: a crash between the two writes leaves an
+	// unreachable inode, never an entry pointing nowhere.
+	if err := fs.writeInode(n); err != nil {
+		return Attr{}, err
+	}
+	if err := fs.writeEntry(p, &entry{name: name, ino: ino, typ: in.mode & syscall.S_IFMT}); err != nil {
+		return Attr{}, err
+	}
+	fs.mu.Lock()
+	fs.nodes[ino] = n
+	fs.mu.Unlock()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fs.touch(p)
+	if in.isDir() {
+		p.in.nlink++
+		if err := fs.writeInode(p); err != nil {
+			return Attr{}, err
+		}
+	}
+	return fs.attr(n), nil
+}
+
+// Link makes newName in newParent another name for ino.
+func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
+	if err := checkName(newName); err != nil {
+		return Attr{}, err
+	}
+	n, err := fs.get(ino)
+	if err != nil {
+		return Attr{}, err
+	}
+	defer fs.put(n)
+	p, err := fs.dirNode(newParent)
+	if err != nil {
+		return Attr{}, err
+	}
+	defer fs.put(p)
+	p.dirMu.Lock()
+	defer p.dirMu.Unlock()
+	if _, err := fs.readEntry(p, newName); err == nil {
+		return Attr{}, syscall.EEXIST
+	} else if !errors.Is(err, syscall.ENOENT) {
+		return Attr{}, err
+	}
+	n.mu.Lock()
+	if n.in.isDir() {
+		n.mu.Unlock()
+		return Attr{}, syscall.EPERM
+	}
+	if n.removed || n.in.nlink == 0 {
+		n.mu.Unlock()
+		return Attr{}, syscall.ENOENT
+	}
+	// Count first: a crash then leaves a count too high (a leak), never
+	// too low (a file freed while a name still points to it).
+	n.in.nlink++
+	n.in.ctime = fs.now()
+	err = fs.writeInode(n)
+	typ := n.in.mode & syscall.S_IFMT
+	n.mu.Unlock()
+	if err != nil {
+		return Attr{}, err
+	}
+	if err := fs.writeEntry(p, &entry{name: newName, ino: ino, typ: typ}); err != nil {
+		return Attr{}, err
+	}
+	p.mu.Lock()
+	fs.touch(p)
+	p.mu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return fs.attr(n), nil
+}
+
+// dropLink removes one link from n after its entry is gone, removing the
+// inode when no link and no open handle remains.
+func (fs *FS) dropLink(n *node) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.in.nlink > 0 {
+		n.in.nlink--
+	}
+	n.in.ctime = fs.now()
+	if n.in.nlink == 0 && n.opens == 0 {
+		return fs.removeNode(n)
+	}
+	return fs.writeInode(n)
+}
+
+// Unlink removes a non-directory name.
+func (fs *FS) Unlink(parent Ino, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	p, err := fs.dirNode(parent)
+	if err != nil {
+		return err
+	}
+	defer fs.put(p)
+	p.dirMu.Lock()
+	defer p.dirMu.Unlock()
+	e, err := fs.readEntry(p, name)
+	if err != nil {
+		return err
+	}
+	if e.typ == syscall.S_IFDIR {
+		return syscall.EISDIR
+	}
+	if err := fs.deleteEntry(p, name); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	fs.touch(p)
+	p.mu.Unlock()
+	n, err := fs.get(e.ino)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil // the entry was dangling; removing it was all there was to do
+	}
+	if err != nil {
+		return err
+	}
+	defer fs.put(n)
+	return fs.dropLink(n)
+}
+
+// Rmdir removes an empty directory.
+func (fs *FS) Rmdir(parent Ino, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	fs.renameMu.Lock() // this locks two directories, like rename
+	defer fs.renameMu.Unlock()
+	p, err := fs.dirNode(parent)
+	if err != nil {
+		return err
+	}
+	defer fs.put(p)
+	p.dirMu.Lock()
+	defer p.dirMu.Unlock()
+	e, err := fs.readEntry(p, name)
+	if err != nil {
+		return err
+	}
+	if e.typ != syscall.S_IFDIR {
+		return syscall.ENOTDIR
+	}
+	c, err := fs.get(e.ino)
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	if c != nil {
+		defer fs.put(c)
+		c.dirMu.Lock()
+		defer c.dirMu.Unlock()
+		if empty, err := fs.isEmpty(c.ino); err != nil {
+			return err
+		} else if !empty {
+			return syscall.ENOTEMPTY
+		}
+	}
+	if err := fs.deleteEntry(p, name); err != nil {
+		return err
+	}
+	if c != nil {
+		if err := fs.removeDir(c); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.in.nlink--
+	fs.touch(p)
+	return fs.writeInode(p)
+}
+
+// removeDir deletes an empty directory's inode and entry group.
+func (fs *FS) removeDir(c *node) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.in.nlink = 0
+	if err := fs.removeNode(c); err != nil {
+		return err
+	}
+	// A foreign file left in the group by a sync client keeps the folder; harmless.
+	_ = fs.st.Delete(fs.names.dirGroup(c.ino))
+	return nil
+}
+
+// ReadDir streams the entries of directory ino (without "." and ".."). A
+// damaged entry yields ErrCorrupt and the stream goes on.
+func (fs *FS) ReadDir(ino Ino) iter.Seq2[Dirent, error] {
+	return func(yield func(Dirent, error) bool) {
+		p, err := fs.dirNode(ino)
+		if err != nil {
+			yield(Dirent{}, err)
+			return
+		}
+		defer fs.put(p)
+		group := fs.names.dirGroup(ino)
+		for name, err := range fs.st.List(group) {
+			if err != nil {
+				yield(Dirent{}, err)
+				return
+			}
+			tag, herr := hex.DecodeString(name)
+			if herr != nil || len(tag) != tagSize {
+				continue // not ours
+			}
+			obj, err := fs.st.Get(group + "/" + name)
+			if errors.Is(err, storage.ErrNotExist) {
+				continue // removed while listing
+			}
+			var e *entry
+			if err == nil {
+				e, err = fs.openEntry(p, tag, obj)
+			}
+			if err != nil {
+				if !yield(Dirent{}, err) {
+					return
+				}
+				continue
+			}
+			if !yield(Dirent{Name: e.name, Ino: e.ino, Type: e.typ}, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package encrypted
+
+import "sort"
+
+// extent is a run [start, end) of chunk indexes that exist on disk.
+type extent struct{ start, end uint64 }
+
+// extents lists, sorted and non-adjacent, the chunks a file has written.
+// Chunks outside them are holes and read as zeros; a chunk inside them that
+// is missing on disk has been deleted by someone, and reads as ErrCorrupt.
+// Sequential files need one extent; a sparse file one per written run.
+type extents []extent
+
+// find returns the index of the first extent whose end is > idx.
+func (x extents) find(idx uint64) int {
+	return sort.Search(len(x), func(i int) bool { return x[i].end > idx })
+}
+
+func (x extents) contains(idx uint64) bool {
+	i := x.find(idx)
+	return i < len(x) && x[i].start <= idx
+}
+
+// add marks chunk idx as present, merging neighbouring runs.
+func (x extents) add(idx uint64) extents {
+	i := x.find(idx)
+	if i < len(x) && x[i].start <= idx {
+		return x
+	}
+	joinLeft := i > 0 && x[i-1].end == idx
+	joinRight := i < len(x) && x[i].start == idx+1
+	switch {
+	case joinLeft && joinRight:
+		x[i-1].end = x[i].end
+		return append(x[:i], x[i+1:]...)
+	case joinLeft:
+		x[i-1].end = idx + 1
+	case joinRight:
+		x[i].start = idx
+	default:
+		x = append(x, extent{})
+		copy(x[i+1:], x[i:])
+		x[i] = extent{idx, idx + 1}
+	}
+	return x
+}
+
+// truncate drops every chunk index >= n.
+func (x extents) truncate(n uint64) extents {
+	i := x.find(n)
+	if i < len(x) && x[i].start < n {
+		x[i].end = n
+		i++
+	}
+	return x[:i]
+}

@@ -1,0 +1,381 @@
+// Package encrypted is the rencfs core: an encrypted POSIX filesystem model
+// over a data directory. It knows nothing of FUSE; every operation takes
+// inode ids and names and returns errors that wrap syscall.Errno values (or
+// ErrCorrupt, which means EIO).
+package encrypted
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rencfs/rencfs/encrypted/storage"
+)
+
+// DefaultChunkSize is the plaintext size of a content chunk.
+const DefaultChunkSize = 256 << 10
+
+// Options choose a new store's parameters at Init.
+type Options struct {
+	Cipher    Cipher    // zero: XChaCha20Poly1305
+	ChunkSize int       // zero: DefaultChunkSize; a power of two, 4 KiB..16 MiB
+	KDF       KDFParams // zero: DefaultKDF
+	UID, GID  uint32    // owner of the root directory
+}
+
+// FS is an unlocked store. Its methods are safe for concurrent use.
+type FS struct {
+	st     storage.Storage
+	hdr    *header
+	cs     uint64 // chunk size
+	master []byte
+	names  namer
+	now    func() time.Time
+
+	mu    sync.Mutex
+	nodes map[Ino]*node
+
+	// renameMu serializes renames, so that the cycle check (walking up
+	// from the target directory) sees a tree no other rename is changing.
+	renameMu sync.Mutex
+}
+
+// maxCachedNodes bounds the decrypted inodes kept in memory.
+const maxCachedNodes = 1 << 16
+
+// Init creates a new store in st, which must hold none yet, and returns it unlocked.
+func Init(st storage.Storage, password []byte, opt Options) (*FS, error) {
+	if _, err := st.Get(HeaderName); err == nil {
+		return nil, fmt.Errorf("init: %w", ErrNotEmpty)
+	} else if !errors.Is(err, storage.ErrNotExist) {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	if opt.Cipher == 0 {
+		opt.Cipher = XChaCha20Poly1305
+	}
+	if !opt.Cipher.valid() {
+		return nil, fmt.Errorf("init: unknown cipher %d", opt.Cipher)
+	}
+	if opt.ChunkSize == 0 {
+		opt.ChunkSize = DefaultChunkSize
+	}
+	shift := uint8(0)
+	for 1<<shift < opt.ChunkSize {
+		shift++
+	}
+	if 1<<shift != opt.ChunkSize || shift < minChunkShift || shift > maxChunkShift {
+		return nil, fmt.Errorf("init: chunk size %d is not a power of two between 4 KiB and 16 MiB", opt.ChunkSize)
+	}
+	if opt.KDF == (KDFParams{}) {
+		opt.KDF = DefaultKDF
+	}
+	if err := opt.KDF.validate(); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	master := make([]byte, masterKeySize)
+	if _, err := rand.Read(master); err != nil {
+		return nil, err
+	}
+	h := &header{version: FormatVersion, cipher: opt.Cipher, chunkShift: shift, kdf: opt.KDF}
+	if err := h.wrap(password, master); err != nil {
+		return nil, fmt.Errorf("init: wrap key: %w", err)
+	}
+	fs := newFS(st, h, master)
+	now := fs.now()
+	root := &node{ino: RootIno, in: &inode{
+		mode: syscall.S_IFDIR | 0o755, uid: opt.UID, gid: opt.GID, nlink: 2,
+		atime: now, mtime: now, ctime: now, parent: RootIno,
+	}}
+	if err := fs.writeInode(root); err != nil {
+		return nil, fmt.Errorf("init: root: %w", err)
+	}
+	// The header goes last: a data dir with a header is a complete store.
+	if err := st.Put(HeaderName, h.encode()); err != nil {
+		return nil, fmt.Errorf("init: header: %w", err)
+	}
+	if err := st.Sync(); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	return fs, nil
+}
+
+// Open unlocks the store in st.
+func Open(st storage.Storage, password []byte) (*FS, error) {
+	h, err := readHeader(st)
+	if err != nil {
+		return nil, err
+	}
+	master, err := h.unwrap(password)
+	if err != nil {
+		return nil, err
+	}
+	return newFS(st, h, master), nil
+}
+
+func readHeader(st storage.Storage) (*header, error) {
+	b, err := st.Get(HeaderName)
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, ErrNotStore
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	return decodeHeader(b)
+}
+
+func newFS(st storage.Storage, h *header, master []byte) *FS {
+	return &FS{
+		st: st, hdr: h, cs: uint64(h.chunkSize()), master: master,
+		names: namer{key: deriveKey(master, purposeNames, 0)},
+		now:   time.Now,
+		nodes: map[Ino]*node{},
+	}
+}
+
+// Cipher is the store's cipher.
+func (fs *FS) Cipher() Cipher { return fs.hdr.cipher }
+
+// ChunkSize is the store's content chunk size in bytes.
+func (fs *FS) ChunkSize() int { return int(fs.cs) }
+
+// Sync writes back every changed inode and makes all changes durable.
+func (fs *FS) Sync() error {
+	fs.mu.Lock()
+	var dirty []*node
+	for _, n := range fs.nodes {
+		if n.isDirty() {
+			n.pins++
+			dirty = append(dirty, n)
+		}
+	}
+	fs.mu.Unlock()
+	var first error
+	for _, n := range dirty {
+		if err := fs.flushNode(n); err != nil && first == nil {
+			first = err
+		}
+		fs.put(n)
+	}
+	if first != nil {
+		return first
+	}
+	return fs.st.Sync()
+}
+
+// Close syncs and forgets the keys. The FS must not be used afterwards.
+func (fs *FS) Close() error {
+	err := fs.Sync()
+	clear(fs.master)
+	clear(fs.names.key)
+	return err
+}
+
+// node is the in-memory state of one inode.
+type node struct {
+	ino Ino
+
+	mu      sync.Mutex // guards the fields below
+	in      *inode
+	dirty   bool // in differs from the object on disk
+	pins    int  // operations in progress holding this node
+	opens   int  // open file handles
+	removed bool // inode object deleted: the file is gone
+	cache   chunkCache
+
+	keyMu sync.Mutex // guards aeads; separate so it can be taken with or without mu
+	aeads map[string]cipher.AEAD
+
+	dirMu   sync.Mutex   // serializes changes to this directory's entries
+	content sync.RWMutex // writes share it; truncate takes it alone
+	stripes [16]sync.Mutex
+}
+
+func (n *node) isDirty() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.dirty
+}
+
+// aead returns the node's AEAD for a purpose, deriving it once.
+func (fs *FS) aead(n *node, purpose string) cipher.AEAD {
+	n.keyMu.Lock()
+	defer n.keyMu.Unlock()
+	if a := n.aeads[purpose]; a != nil {
+		return a
+	}
+	key := deriveKey(fs.master, purpose, uint64(n.ino))
+	defer clear(key)
+	a, err := newAEAD(fs.hdr.cipher, key)
+	if err != nil {
+		panic("rencfs: " + err.Error()) // only for a bad key length, which deriveKey rules out
+	}
+	if n.aeads == nil {
+		n.aeads = map[string]cipher.AEAD{}
+	}
+	n.aeads[purpose] = a
+	return a
+}
+
+// get pins the node for ino, loading its inode if needed. Pair with put.
+func (fs *FS) get(ino Ino) (*node, error) {
+	fs.mu.Lock()
+	if n := fs.nodes[ino]; n != nil {
+		n.pins++
+		fs.mu.Unlock()
+		return n, nil
+	}
+	fs.mu.Unlock()
+
+	n := &node{ino: ino}
+	b, err := fs.st.Get(inodeName(ino))
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), syscall.ENOENT)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read inode %016x: %w", uint64(ino), err)
+	}
+	pt, err := open(fs.aead(n, purposeInode), b, inodeAD(ino))
+	if err != nil {
+		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), err)
+	}
+	if n.in, err = decodeInode(pt); err != nil {
+		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), err)
+	}
+
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if m := fs.nodes[ino]; m != nil { // loaded meanwhile by another goroutine
+		m.pins++
+		return m, nil
+	}
+	n.pins = 1
+	fs.nodes[ino] = n
+	return n, nil
+}
+
+// put unpins a node, dropping clean idle nodes once the cache is full.
+func (fs *FS) put(n *node) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n.pins--
+	if len(fs.nodes) <= maxCachedNodes || n.pins > 0 {
+		return
+	}
+	n.mu.Lock()
+	idle := n.opens == 0 && !n.dirty
+	n.mu.Unlock()
+	if idle && fs.nodes[n.ino] == n {
+		delete(fs.nodes, n.ino)
+	}
+}
+
+// writeInode seals and stores n's inode now. Callers hold n.mu, or own n alone.
+func (fs *FS) writeInode(n *node) error {
+	n.in.generation++
+	obj := seal(fs.aead(n, purposeInode), nil, n.in.encode(), inodeAD(n.ino))
+	if err := fs.st.Put(inodeName(n.ino), obj); err != nil {
+		return fmt.Errorf("write inode %016x: %w", uint64(n.ino), err)
+	}
+	n.dirty = false
+	return nil
+}
+
+// flushNode writes n's inode back if it changed.
+func (fs *FS) flushNode(n *node) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.dirty || n.removed {
+		return nil
+	}
+	return fs.writeInode(n)
+}
+
+// newIno picks a random unused inode id.
+func (fs *FS) newIno() (Ino, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, err
+		}
+		ino := Ino(binary.BigEndian.Uint64(b[:]))
+		if ino <= RootIno {
+			continue
+		}
+		fs.mu.Lock()
+		_, cached := fs.nodes[ino]
+		fs.mu.Unlock()
+		if cached {
+			continue
+		}
+		if _, err := fs.st.Get(inodeName(ino)); errors.Is(err, storage.ErrNotExist) {
+			return ino, nil
+		} else if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// removeNode deletes an inode and its content from disk. Callers hold n.mu.
+func (fs *FS) removeNode(n *node) error {
+	n.removed = true
+	n.dirty = false
+	n.cache = chunkCache{}
+	fs.mu.Lock()
+	if fs.nodes[n.ino] == n {
+		delete(fs.nodes, n.ino)
+	}
+	fs.mu.Unlock()
+	// Inode first: chunks without an inode are unreachable garbage, while an
+	// inode without its chunks would read as corrupt.
+	if err := fs.st.Delete(inodeName(n.ino)); err != nil {
+		return fmt.Errorf("delete inode %016x: %w", uint64(n.ino), err)
+	}
+	if n.in.isReg() || n.in.extents != nil {
+		if err := fs.st.DeleteChunks(uint64(n.ino), 0); err != nil {
+			return fmt.Errorf("delete content %016x: %w", uint64(n.ino), err)
+		}
+	}
+	return nil
+}
+
+// Usage reports the store's capacity, from the medium under it.
+func (fs *FS) Usage() (storage.Usage, error) {
+	if u, ok := fs.st.(storage.UsageReporter); ok {
+		return u.Usage()
+	}
+	return storage.Usage{BlockSize: 4096}, nil
+}
+
+// InitDir creates a store in the local directory dir, which must exist and
+// hold nothing but hidden files (a sync client's, say).
+func InitDir(dir string, password []byte, opt Options) (*FS, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	for _, e := range ents {
+		if e.Name()[0] != '.' {
+			return nil, fmt.Errorf("init %s: %w", dir, ErrNotEmpty)
+		}
+	}
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Init(st, password, opt)
+}
+
+// OpenDir unlocks the store in the local directory dir.
+func OpenDir(dir string, password []byte) (*FS, error) {
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Open(st, password)
+}

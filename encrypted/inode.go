@@ -1,0 +1,197 @@
+package encrypted
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"syscall"
+	"time"
+)
+
+// Ino is an inode id: random 64-bit, except the root's.
+type Ino uint64
+
+// RootIno is the root directory's fixed id.
+const RootIno Ino = 1
+
+// inode is the decrypted content of an inode object.
+type inode struct {
+	mode       uint32 // S_IFMT type bits and permission bits
+	uid, gid   uint32
+	nlink      uint32
+	rdev       uint64
+	size       uint64
+	atime      time.Time
+	mtime      time.Time
+	ctime      time.Time
+	parent     Ino    // directories only: for "..", rename cycle checks
+	target     []byte // symlinks only
+	extents    extents
+	xattrs     map[string][]byte
+	generation uint64 // bumped on every encode, for debugging rollbacks
+}
+
+const inodeVersion = 1
+
+func (n *inode) isDir() bool { return n.mode&syscall.S_IFMT == syscall.S_IFDIR }
+func (n *inode) isReg() bool { return n.mode&syscall.S_IFMT == syscall.S_IFREG }
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix()))
+	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
+}
+
+func appendBytes(b, s []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// encode is the plaintext of an inode object; layout in docs/format.md.
+func (n *inode) encode() []byte {
+	b := make([]byte, 0, 128+len(n.target)+16*len(n.extents))
+	b = append(b, inodeVersion)
+	b = binary.BigEndian.AppendUint32(b, n.mode)
+	b = binary.BigEndian.AppendUint32(b, n.uid)
+	b = binary.BigEndian.AppendUint32(b, n.gid)
+	b = binary.BigEndian.AppendUint32(b, n.nlink)
+	b = binary.BigEndian.AppendUint64(b, n.rdev)
+	b = binary.BigEndian.AppendUint64(b, n.size)
+	b = appendTime(b, n.atime)
+	b = appendTime(b, n.mtime)
+	b = appendTime(b, n.ctime)
+	b = binary.BigEndian.AppendUint64(b, uint64(n.parent))
+	b = binary.BigEndian.AppendUint64(b, n.generation)
+	b = appendBytes(b, n.target)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(n.extents)))
+	for _, e := range n.extents {
+		b = binary.BigEndian.AppendUint64(b, e.start)
+		b = binary.BigEndian.AppendUint64(b, e.end)
+	}
+	names := make([]string, 0, len(n.xattrs))
+	for k := range n.xattrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
+	for _, k := range names {
+		b = appendBytes(b, []byte(k))
+		b = appendBytes(b, n.xattrs[k])
+	}
+	return b
+}
+
+// decoder reads big-endian fields and remembers the first short read.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("truncated")
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil || n < 0 || n > len(d.b) {
+		d.err = errShort
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) u8() uint8 {
+	if s := d.take(1); s != nil {
+		return s[0]
+	}
+	return 0
+}
+
+func (d *decoder) u32() uint32 {
+	if s := d.take(4); s != nil {
+		return binary.BigEndian.Uint32(s)
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if s := d.take(8); s != nil {
+		return binary.BigEndian.Uint64(s)
+	}
+	return 0
+}
+
+func (d *decoder) time() time.Time {
+	sec, nsec := d.u64(), d.u32()
+	if nsec >= 1e9 && d.err == nil {
+		d.err = fmt.Errorf("nanoseconds %d out of range", nsec)
+	}
+	return time.Unix(int64(sec), int64(nsec))
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.u32()
+	if d.err == nil && uint64(n) > uint64(len(d.b)) {
+		d.err = errShort
+		return nil
+	}
+	return d.take(int(n))
+}
+
+// decodeInode parses an inode plaintext. It is reached only after
+// authentication, but still checks every length: fuzzing feeds it garbage.
+func decodeInode(b []byte) (*inode, error) {
+	d := &decoder{b: b}
+	if v := d.u8(); d.err == nil && v != inodeVersion {
+		return nil, fmt.Errorf("inode version %d", v)
+	}
+	n := &inode{}
+	n.mode = d.u32()
+	n.uid = d.u32()
+	n.gid = d.u32()
+	n.nlink = d.u32()
+	n.rdev = d.u64()
+	n.size = d.u64()
+	n.atime = d.time()
+	n.mtime = d.time()
+	n.ctime = d.time()
+	n.parent = Ino(d.u64())
+	n.generation = d.u64()
+	if t := d.bytes(); len(t) > 0 {
+		n.target = append([]byte(nil), t...)
+	}
+	ne := d.u32()
+	if d.err == nil && uint64(ne)*16 > uint64(len(d.b)) {
+		d.err = errShort
+	}
+	if d.err == nil && ne > 0 {
+		n.extents = make(extents, 0, ne)
+	}
+	for i := uint32(0); i < ne && d.err == nil; i++ {
+		e := extent{start: d.u64(), end: d.u64()}
+		if e.start >= e.end || (i > 0 && e.start <= n.extents[i-1].end) {
+			d.err = fmt.Errorf("extent %d [%d,%d) out of order", i, e.start, e.end)
+			break
+		}
+		n.extents = append(n.extents, e)
+	}
+	nx := d.u32()
+	if d.err == nil && uint64(nx)*8 > uint64(len(d.b)) {
+		d.err = errShort
+	}
+	if d.err == nil && nx > 0 {
+		n.xattrs = make(map[string][]byte, nx)
+	}
+	for i := uint32(0); i < nx && d.err == nil; i++ {
+		k, v := d.bytes(), d.bytes()
+		if d.err == nil {
+			n.xattrs[string(k)] = append([]byte{}, v...)
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode inode: %v: %w", d.err, ErrCorrupt)
+	}
+	return n, nil
+}

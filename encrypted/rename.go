@@ -1,0 +1,190 @@
+package encrypted
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// RenameNoReplace fails the rename with EEXIST when the target exists
+// (Linux's RENAME_NOREPLACE).
+const RenameNoReplace = 1
+
+// maxDepth bounds the walk up a directory chain, so a corrupt parent
+// pointer loop cannot spin forever.
+const maxDepth = 1 << 16
+
+// Rename moves oldName in oldParent to newName in newParent, replacing a
+// file, or an empty directory with a directory.
+func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName string, flags uint32) error {
+	if err := checkName(oldName); err != nil {
+		return err
+	}
+	if err := checkName(newName); err != nil {
+		return err
+	}
+	if flags&^RenameNoReplace != 0 {
+		return syscall.EINVAL
+	}
+	fs.renameMu.Lock()
+	defer fs.renameMu.Unlock()
+
+	sp, err := fs.dirNode(oldParent)
+	if err != nil {
+		return err
+	}
+	defer fs.put(sp)
+	dp := sp
+	if newParent != oldParent {
+		if dp, err = fs.dirNode(newParent); err != nil {
+			return err
+		}
+		defer fs.put(dp)
+	}
+	// renameMu is held, so no other two-directory operation can take
+	// these locks in the opposite order.
+	sp.dirMu.Lock()
+	defer sp.dirMu.Unlock()
+	if dp != sp {
+		dp.dirMu.Lock()
+		defer dp.dirMu.Unlock()
+	}
+
+	se, err := fs.readEntry(sp, oldName)
+	if err != nil {
+		return err
+	}
+	de, err := fs.readEntry(dp, newName)
+	exists := err == nil
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	if exists && flags&RenameNoReplace != 0 {
+		return syscall.EEXIST
+	}
+	if exists && de.ino == se.ino {
+		return nil // two names of one file: POSIX says do nothing
+	}
+	srcDir := se.typ == syscall.S_IFDIR
+	if exists {
+		dstDir := de.typ == syscall.S_IFDIR
+		switch {
+		case srcDir && !dstDir:
+			return syscall.ENOTDIR
+		case !srcDir && dstDir:
+			return syscall.EISDIR
+		case dstDir:
+			if empty, err := fs.isEmpty(de.ino); err != nil {
+				return err
+			} else if !empty {
+				return syscall.ENOTEMPTY
+			}
+		}
+	}
+	if srcDir && sp != dp {
+		if err := fs.checkNotAncestor(se.ino, dp.ino); err != nil {
+			return err
+		}
+	}
+
+	src, err := fs.get(se.ino)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return fmt.Errorf("rename %q: missing inode: %w", oldName, ErrCorrupt)
+		}
+		return err
+	}
+	defer fs.put(src)
+
+	// New name first, then the old one goes: a crash in between leaves
+	// the file under both names, never under none.
+	if err := fs.writeEntry(dp, &entry{name: newName, ino: se.ino, typ: se.typ}); err != nil {
+		return err
+	}
+	if err := fs.deleteEntry(sp, oldName); err != nil {
+		return err
+	}
+
+	if exists {
+		if err := fs.dropVictim(de); err != nil {
+			return err
+		}
+	}
+	src.mu.Lock()
+	src.in.ctime = fs.now()
+	if srcDir && sp != dp {
+		src.in.parent = dp.ino
+		err = fs.writeInode(src)
+	} else {
+		src.dirty = true
+	}
+	src.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	// Link counts: a directory moved across takes its ".." along; one that
+	// replaced another directory leaves the target's count where it was.
+	srcDelta, dstDelta := 0, 0
+	if srcDir && sp != dp {
+		srcDelta, dstDelta = -1, 1
+	}
+	if exists && srcDir {
+		dstDelta--
+	}
+	if dp == sp {
+		return fs.updateDir(sp, srcDelta+dstDelta)
+	}
+	return errors.Join(fs.updateDir(sp, srcDelta), fs.updateDir(dp, dstDelta))
+}
+
+// checkNotAncestor refuses to move directory ino below itself.
+func (fs *FS) checkNotAncestor(ino, dir Ino) error {
+	cur := dir
+	for range maxDepth {
+		if cur == ino {
+			return syscall.EINVAL
+		}
+		if cur == RootIno {
+			return nil
+		}
+		n, err := fs.get(cur)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		cur = n.in.parent
+		n.mu.Unlock()
+		fs.put(n)
+	}
+	return fmt.Errorf("directory chain deeper than %d: %w", maxDepth, ErrCorrupt)
+}
+
+// dropVictim releases the inode a rename replaced.
+func (fs *FS) dropVictim(de *entry) error {
+	v, err := fs.get(de.ino)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer fs.put(v)
+	if de.typ == syscall.S_IFDIR {
+		return fs.removeDir(v)
+	}
+	return fs.dropLink(v)
+}
+
+// updateDir stamps a directory as modified and adjusts its link count,
+// writing it at once when the count changed.
+func (fs *FS) updateDir(d *node, nlinkDelta int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fs.touch(d)
+	if nlinkDelta == 0 {
+		return nil
+	}
+	d.in.nlink = uint32(int(d.in.nlink) + nlinkDelta)
+	return fs.writeInode(d)
+}

@@ -1,0 +1,342 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Dir is the local data-directory backend.
+//
+// Objects are files; Put writes a temporary file beside the target and
+// renames it over, so a crash leaves the old or the new object. Nothing is
+// fsync'd until Sync, which syncs exactly what changed since the last Sync:
+// unpacking ten thousand files costs ten thousand renames, not ten thousand
+// fsyncs.
+type Dir struct {
+	root string
+
+	mu        sync.Mutex
+	dirtyFile map[string]struct{}
+	dirtyDir  map[string]struct{}
+}
+
+const tmpPrefix = ".tmp-"
+
+// OpenDir returns the backend for the data directory root, which must exist.
+func OpenDir(root string) (*Dir, error) {
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("data dir %s: %w", root, syscall.ENOTDIR)
+	}
+	return &Dir{root: root, dirtyFile: map[string]struct{}{}, dirtyDir: map[string]struct{}{}}, nil
+}
+
+// Root is the data directory this backend works in.
+func (d *Dir) Root() string { return d.root }
+
+func (d *Dir) path(name string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("empty object name")
+	}
+	for _, c := range strings.Split(name, "/") {
+		if !validComponent(c) {
+			return "", fmt.Errorf("bad object name %q", name)
+		}
+	}
+	return filepath.Join(d.root, filepath.FromSlash(name)), nil
+}
+
+// validComponent accepts the characters rencfs uses in on-disk names
+// (lowercase hex, plus lowercase words for fixed names), which are safe on
+// case-insensitive and Windows filesystems, and refuses "." and "..".
+func validComponent(c string) bool {
+	if c == "" || len(c) > 255 || c[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if !(b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b == '.' || b == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= '0' && b <= '9' || b >= 'a' && b <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Get reads an object.
+func (d *Dir) Get(name string) ([]byte, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return readFile(p)
+}
+
+func readFile(p string) ([]byte, error) {
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotExist
+	}
+	return b, err
+}
+
+// Put replaces an object atomically.
+func (d *Dir) Put(name string, data []byte) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	return d.writeAtomic(p, data)
+}
+
+func (d *Dir) writeAtomic(p string, data []byte) error {
+	dir := filepath.Dir(p)
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = d.mkdirAll(dir); err != nil {
+			return err
+		}
+		f, err = os.CreateTemp(dir, tmpPrefix+"*")
+	}
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d.mu.Lock()
+	d.dirtyFile[p] = struct{}{}
+	d.dirtyDir[dir] = struct{}{}
+	d.mu.Unlock()
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents below the root, remembering
+// each for the next Sync: a new directory entry is as volatile as a file.
+func (d *Dir) mkdirAll(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir && len(parent) >= len(d.root) {
+		if err := d.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	d.mu.Lock()
+	d.dirtyDir[dir] = struct{}{}
+	d.dirtyDir[parent] = struct{}{}
+	d.mu.Unlock()
+	return nil
+}
+
+// Delete removes an object or an empty group.
+func (d *Dir) Delete(name string) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	return d.remove(p)
+}
+
+func (d *Dir) remove(p string) error {
+	err := os.Remove(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	delete(d.dirtyFile, p)
+	delete(d.dirtyDir, p)
+	d.dirtyDir[filepath.Dir(p)] = struct{}{}
+	d.mu.Unlock()
+	return nil
+}
+
+// List streams the well-formed (lowercase hex) object names of a group.
+// Temporary files and anything a sync client drops in are skipped.
+func (d *Dir) List(group string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		p, err := d.path(group)
+		if err != nil {
+			yield("", err)
+			return
+		}
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			yield("", err)
+			return
+		}
+		defer f.Close()
+		for {
+			ents, err := f.ReadDir(256)
+			for _, e := range ents {
+				if e.Type().IsRegular() && isHex(e.Name()) {
+					if !yield(e.Name(), nil) {
+						return
+					}
+				}
+			}
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield("", err)
+				return
+			}
+		}
+	}
+}
+
+func (d *Dir) chunkDir(file uint64) string {
+	return filepath.Join(d.root, "c", fmt.Sprintf("%016x", file))
+}
+
+func (d *Dir) chunkPath(file, index uint64) string {
+	return filepath.Join(d.chunkDir(file), fmt.Sprintf("%016x", index))
+}
+
+// GetChunk reads one content chunk.
+func (d *Dir) GetChunk(file, index uint64) ([]byte, error) {
+	return readFile(d.chunkPath(file, index))
+}
+
+// PutChunk replaces one content chunk atomically.
+func (d *Dir) PutChunk(file, index uint64, data []byte) error {
+	return d.writeAtomic(d.chunkPath(file, index), data)
+}
+
+// DeleteChunks removes the chunks of file from index from on; with from 0,
+// the file's chunk directory goes too.
+func (d *Dir) DeleteChunks(file, from uint64) error {
+	dir := d.chunkDir(file)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, tmpPrefix) {
+			if from == 0 {
+				os.Remove(filepath.Join(dir, name))
+			}
+			continue
+		}
+		idx, err := strconv.ParseUint(name, 16, 64)
+		if err != nil || len(name) != 16 || idx < from {
+			continue
+		}
+		if err := d.remove(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	if from == 0 {
+		// Fails harmlessly if foreign files remain.
+		if err := d.remove(dir); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sync fsyncs every file and directory changed since the last Sync.
+func (d *Dir) Sync() error {
+	d.mu.Lock()
+	files, dirs := d.dirtyFile, d.dirtyDir
+	d.dirtyFile, d.dirtyDir = map[string]struct{}{}, map[string]struct{}{}
+	d.mu.Unlock()
+
+	var firstErr error
+	// Files first, then the directories holding their new names.
+	for _, set := range []map[string]struct{}{files, dirs} {
+		for p := range set {
+			if err := fsyncPath(p); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if firstErr != nil {
+		// Keep them for the next attempt.
+		d.mu.Lock()
+		for p := range files {
+			d.dirtyFile[p] = struct{}{}
+		}
+		for p := range dirs {
+			d.dirtyDir[p] = struct{}{}
+		}
+		d.mu.Unlock()
+		return fmt.Errorf("sync: %w", firstErr)
+	}
+	return nil
+}
+
+func fsyncPath(p string) error {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed since; its parent directory is synced instead
+	}
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Usage reports the space of the filesystem holding the data directory.
+func (d *Dir) Usage() (Usage, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.root, &st); err != nil {
+		return Usage{}, err
+	}
+	return Usage{
+		BlockSize: uint32(st.Bsize), Blocks: st.Blocks, BlocksFree: st.Bfree, BlocksAvail: st.Bavail,
+		Files: st.Files, FilesFree: st.Ffree,
+	}, nil
+}

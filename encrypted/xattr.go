@@ -1,0 +1,115 @@
+package encrypted
+
+import (
+	"sort"
+	"syscall"
+)
+
+// Flags of SetXattr, as in setxattr(2).
+const (
+	XattrCreate  = 1 // fail with EEXIST if the attribute exists
+	XattrReplace = 2 // fail with ENODATA if it does not
+)
+
+const (
+	maxXattrName  = 255
+	maxXattrValue = 64 << 10
+	maxXattrTotal = 1 << 20 // per inode: they live encrypted inside it
+)
+
+// GetXattr returns one extended attribute; ENODATA if absent.
+func (fs *FS) GetXattr(ino Ino, name string) ([]byte, error) {
+	n, err := fs.get(ino)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.put(n)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	v, ok := n.in.xattrs[name]
+	if !ok {
+		return nil, syscall.ENODATA
+	}
+	return append([]byte{}, v...), nil
+}
+
+// ListXattr returns the names of ino's extended attributes, sorted.
+func (fs *FS) ListXattr(ino Ino) ([]string, error) {
+	n, err := fs.get(ino)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.put(n)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	names := make([]string, 0, len(n.in.xattrs))
+	for k := range n.in.xattrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// SetXattr sets an extended attribute; flags are XattrCreate or XattrReplace.
+func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
+	switch {
+	case name == "":
+		return syscall.EINVAL
+	case len(name) > maxXattrName:
+		return syscall.ERANGE
+	case len(value) > maxXattrValue:
+		return syscall.E2BIG
+	}
+	n, err := fs.get(ino)
+	if err != nil {
+		return err
+	}
+	defer fs.put(n)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	old, exists := n.in.xattrs[name]
+	switch {
+	case exists && flags&XattrCreate != 0:
+		return syscall.EEXIST
+	case !exists && flags&XattrReplace != 0:
+		return syscall.ENODATA
+	}
+	total := len(name) + len(value)
+	for k, v := range n.in.xattrs {
+		total += len(k) + len(v)
+	}
+	if exists {
+		total -= len(name) + len(old)
+	}
+	if total > maxXattrTotal {
+		return syscall.ENOSPC
+	}
+	if n.in.xattrs == nil {
+		n.in.xattrs = map[string][]byte{}
+	}
+	n.in.xattrs[name] = append([]byte{}, value...)
+	n.in.ctime = fs.now()
+	n.dirty = true
+	return nil
+}
+
+// RemoveXattr deletes an extended attribute; ENODATA if absent.
+func (fs *FS) RemoveXattr(ino Ino, name string) error {
+	n, err := fs.get(ino)
+	if err != nil {
+		return err
+	}
+	defer fs.put(n)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.in.xattrs[name]; !ok {
+		return syscall.ENODATA
+	}
+	delete(n.in.xattrs, name)
+	if len(n.in.xattrs) == 0 {
+		n.in.xattrs = nil
+	}
+	n.in.ctime = fs.now()
+	n.dirty = true
+	return nil
+}
