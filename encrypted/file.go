@@ -3,6 +3,7 @@ package encrypted
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -215,6 +216,7 @@ func (fs *FS) truncate(n *node, size uint64) error {
 		}
 	}
 	n.mu.Lock()
+	dropped := slices.Clone(n.in.extents)
 	n.in.size = size
 	n.in.extents = n.in.extents.truncate(keep)
 	n.cache = chunkCache{}
@@ -226,5 +228,5 @@ func (fs *FS) truncate(n *node, size uint64) error {
 	if err != nil {
 		return err
 	}
-	return fs.st.DeleteChunks(uint64(n.ino), keep)
+	return fs.deleteChunks(n.ino, dropped, keep)
 }

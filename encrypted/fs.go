@@ -336,9 +336,16 @@ func (fs *FS) removeNode(n *node) error {
 	if err := fs.st.Delete(inodeName(n.ino)); err != nil {
 		return fmt.Errorf("delete inode %016x: %w", uint64(n.ino), err)
 	}
-	if n.in.isReg() || n.in.extents != nil {
-		if err := fs.st.DeleteChunks(uint64(n.ino), 0); err != nil {
-			return fmt.Errorf("delete content %016x: %w", uint64(n.ino), err)
+	return fs.deleteChunks(n.ino, n.in.extents, 0)
+}
+
+// deleteChunks removes the chunks listed in x from index from on.
+func (fs *FS) deleteChunks(ino Ino, x extents, from uint64) error {
+	for _, e := range x {
+		for idx := max(e.start, from); idx < e.end; idx++ {
+			if err := fs.st.DeleteChunk(uint64(ino), idx); err != nil {
+				return fmt.Errorf("delete chunk %d of %016x: %w", idx, uint64(ino), err)
+			}
 		}
 	}
 	return nil

@@ -142,7 +142,7 @@ func (d *decoder) bytes() []byte {
 func decodeInode(b []byte) (*inode, error) {
 	d := &decoder{b: b}
 	if v := d.u8(); d.err == nil && v != inodeVersion {
-		return nil, fmt.Errorf("inode version %d", v)
+		d.err = fmt.Errorf("version %d", v)
 	}
 	n := &inode{}
 	n.mode = d.u32()

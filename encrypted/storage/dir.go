@@ -8,7 +8,6 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,12 +228,11 @@ func (d *Dir) List(group string) iter.Seq2[string, error] {
 	}
 }
 
-func (d *Dir) chunkDir(file uint64) string {
-	return filepath.Join(d.root, "c", fmt.Sprintf("%016x", file))
-}
-
+// chunkPath spreads chunks over 256 folders by file id, flat inside
+// them: a folder per file would cost a directory creation per small file.
 func (d *Dir) chunkPath(file, index uint64) string {
-	return filepath.Join(d.chunkDir(file), fmt.Sprintf("%016x", index))
+	name := fmt.Sprintf("%016x%016x", file, index)
+	return filepath.Join(d.root, "c", name[:2], name)
 }
 
 // GetChunk reads one content chunk.
@@ -247,40 +245,9 @@ func (d *Dir) PutChunk(file, index uint64, data []byte) error {
 	return d.writeAtomic(d.chunkPath(file, index), data)
 }
 
-// DeleteChunks removes the chunks of file from index from on; with from 0,
-// the file's chunk directory goes too.
-func (d *Dir) DeleteChunks(file, from uint64) error {
-	dir := d.chunkDir(file)
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		name := e.Name()
-		if strings.HasPrefix(name, tmpPrefix) {
-			if from == 0 {
-				os.Remove(filepath.Join(dir, name))
-			}
-			continue
-		}
-		idx, err := strconv.ParseUint(name, 16, 64)
-		if err != nil || len(name) != 16 || idx < from {
-			continue
-		}
-		if err := d.remove(filepath.Join(dir, name)); err != nil {
-			return err
-		}
-	}
-	if from == 0 {
-		// Fails harmlessly if foreign files remain.
-		if err := d.remove(dir); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
-			return err
-		}
-	}
-	return nil
+// DeleteChunk removes one content chunk.
+func (d *Dir) DeleteChunk(file, index uint64) error {
+	return d.remove(d.chunkPath(file, index))
 }
 
 // Sync fsyncs every file and directory changed since the last Sync.

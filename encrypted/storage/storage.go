@@ -32,8 +32,8 @@ type Storage interface {
 
 	GetChunk(file, index uint64) ([]byte, error)
 	PutChunk(file, index uint64, data []byte) error
-	// DeleteChunks removes every chunk of file whose index is >= from.
-	DeleteChunks(file, from uint64) error
+	// DeleteChunk removes one chunk. A missing chunk is not an error.
+	DeleteChunk(file, index uint64) error
 
 	// Sync makes every Put, PutChunk and Delete so far durable.
 	Sync() error
