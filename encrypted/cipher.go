@@ -62,9 +62,6 @@ func newAEAD(c Cipher, key []byte) (cipher.AEAD, error) {
 	return nil, fmt.Errorf("unknown cipher %d", c)
 }
 
-// overhead is the bytes seal adds: nonce and tag.
-func overhead(a cipher.AEAD) int { return a.NonceSize() + a.Overhead() }
-
 // seal encrypts plaintext under a fresh random nonce and returns
 // nonce || ciphertext || tag, appended to dst.
 func seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {

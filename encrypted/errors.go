@@ -29,11 +29,6 @@ func (e *VersionError) Error() string {
 	return fmt.Sprintf("data dir format version %d is newer than this rencfs supports (version %d); upgrade rencfs", e.Found, e.Supported)
 }
 
-// corrupt wraps ErrCorrupt with what was being read.
-func corrupt(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrCorrupt)
-}
-
 // Errno maps an error from this package to the errno a filesystem should
 // return: the wrapped syscall.Errno when there is one, EIO otherwise.
 func Errno(err error) syscall.Errno {
