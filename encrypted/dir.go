@@ -1,6 +1,7 @@
 package encrypted
 
 import (
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ func (fs *FS) readEntry(dir *node, name string) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.name != name {
+	if e.name != name { // a 128-bit tag collision: not expected in this universe
 		return nil, fmt.Errorf("entry for %q holds another name: %w", name, ErrCorrupt)
 	}
 	return e, nil
@@ -65,7 +66,14 @@ func (fs *FS) openEntry(dir *node, tag, obj []byte) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("directory entry %x: %w", tag, err)
 	}
-	return decodeEntry(pt)
+	e, err := decodeEntry(pt)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(fs.names.entryTag(dir.ino, e.name), tag) != 1 {
+		return nil, fmt.Errorf("directory entry %x holds a name of another tag: %w", tag, ErrCorrupt)
+	}
+	return e, nil
 }
 
 func (fs *FS) writeEntry(dir *node, e *entry) error {

@@ -97,7 +97,18 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	defer fs.put(src)
 
 	// New name first, then the old one goes: a crash in between leaves
-	// the file under both names, never under none.
+	// the file under both names, never under none. For that moment a file
+	// counts one more link, so that a crash leaves its count too high (a
+	// leak), never too low (freed while a name still points to it).
+	if !srcDir {
+		src.mu.Lock()
+		src.in.nlink++
+		err := fs.writeInode(src)
+		src.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	if err := fs.writeEntry(dp, &entry{name: newName, ino: se.ino, typ: se.typ}); err != nil {
 		return err
 	}
@@ -112,6 +123,9 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	}
 	src.mu.Lock()
 	src.in.ctime = fs.now()
+	if !srcDir {
+		src.in.nlink--
+	}
 	if srcDir && sp != dp {
 		src.in.parent = dp.ino
 		err = fs.writeInode(src)
