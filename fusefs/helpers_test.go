@@ -1,0 +1,127 @@
+package fusefs
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rencfs/rencfs/encrypted"
+)
+
+var testPassword = []byte("fuse test password")
+
+// syncBuffer is a log sink the tests can read while the mount writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type testMount struct {
+	mnt, data string
+	logs      *syncBuffer
+	m         *Mounted
+	core      *encrypted.FS
+	opt       Options
+}
+
+// requireFUSE fails (never skips) when FUSE is missing in CI; elsewhere
+// it skips with the reason.
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	_, err := exec.LookPath("fusermount3")
+	if err == nil {
+		if _, err = os.Stat("/dev/fuse"); err == nil {
+			return
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("FUSE is required in CI: %v", err)
+	}
+	t.Skipf("FUSE unavailable: %v", err)
+}
+
+// mountT makes a new store and mounts it in t.TempDir(); it is unmounted
+// in t.Cleanup.
+func mountT(t *testing.T, c encrypted.Cipher, opt Options) *testMount {
+	t.Helper()
+	requireFUSE(t)
+	data := t.TempDir()
+	core, err := encrypted.InitDir(data, testPassword, encrypted.Options{
+		Cipher: c, KDF: encrypted.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := &testMount{mnt: t.TempDir(), data: data, logs: &syncBuffer{}, opt: opt, core: core}
+	tm.mount(t)
+	return tm
+}
+
+func (tm *testMount) mount(t *testing.T) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(tm.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m, err := Mount(tm.mnt, tm.core, tm.opt, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.m = m
+	t.Cleanup(func() { tm.unmount(t) })
+}
+
+func (tm *testMount) unmount(t *testing.T) {
+	if tm.m == nil {
+		return
+	}
+	if err := tm.m.Unmount(10 * time.Second); err != nil {
+		t.Errorf("unmount: %v", err)
+	}
+	tm.m = nil
+	if err := tm.core.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// remount unmounts, unlocks the data dir afresh and mounts again.
+func (tm *testMount) remount(t *testing.T) {
+	t.Helper()
+	tm.unmount(t)
+	core, err := encrypted.OpenDir(tm.data, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.core = core
+	tm.mount(t)
+}
+
+func (tm *testMount) path(p ...string) string {
+	return filepath.Join(append([]string{tm.mnt}, p...)...)
+}
+
+func run(t *testing.T, dir string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
