@@ -18,8 +18,8 @@ import (
 
 type mountFlags struct {
 	mountPoint, dataDir, cipher string
-	readOnly, allowOther         bool
-	umountOnStart                bool
+	readOnly, allowOther        bool
+	umountOnStart               bool
 }
 
 func newMount(a *app) *cobra.Command {
