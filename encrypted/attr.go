@@ -137,8 +137,8 @@ func (fs *FS) Flush(ino Ino) error {
 	return fs.flushNode(n)
 }
 
-// Release ends a handle opened with Open. The last handle of an unlinked
-// file removes it.
+// Release ends a handle opened with Open, storing what the file still
+// holds in memory. The last handle of an unlinked file removes it.
 func (fs *FS) Release(ino Ino) error {
 	n, err := fs.get(ino)
 	if err != nil {
@@ -146,14 +146,28 @@ func (fs *FS) Release(ino Ino) error {
 	}
 	defer fs.put(n)
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.opens > 0 {
 		n.opens--
 	}
-	if n.opens == 0 && n.in.nlink == 0 && !n.removed {
+	last, unlinked := n.opens == 0, n.in.nlink == 0
+	n.mu.Unlock()
+	if !(last && unlinked) {
+		n.content.RLock()
+		err = fs.flushChunks(n, last)
+		n.content.RUnlock()
+		if err != nil {
+			return err
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.removed {
+		return nil
+	}
+	if n.opens == 0 && n.in.nlink == 0 {
 		return fs.removeNode(n)
 	}
-	if n.dirty && !n.removed {
+	if n.dirty {
 		return fs.writeInode(n)
 	}
 	return nil

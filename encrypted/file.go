@@ -13,13 +13,22 @@ import (
 // MaxFileSize caps offsets so that chunk arithmetic never overflows.
 const MaxFileSize = 1 << 62
 
-// chunkCache keeps the plaintext of the chunk last read or written, so
-// that two 128 KiB FUSE requests into one 256 KiB chunk decrypt it once.
-// Its data is never modified in place: writers install a new slice.
-type chunkCache struct {
-	ok   bool
-	idx  uint64
-	data []byte
+// nStripes is how many chunks of one file can be worked on at once.
+const nStripes = 16
+
+// stripe serializes the work on the chunks whose index is ≡ its position
+// modulo nStripes, and holds one of them in plaintext: for reading (two
+// 128 KiB FUSE reads of a 256 KiB chunk decrypt it once) or for writing.
+// A dirty slot is newer than the disk; it is sealed and stored when the
+// chunk is complete, when another chunk needs the slot, or when the file
+// is flushed, fsync'd or synced. So a file written in small pieces costs
+// one encryption and one object write per chunk, not one per piece.
+type stripe struct {
+	mu    sync.Mutex
+	ok    bool // the slot holds chunk idx
+	dirty bool
+	idx   uint64
+	data  []byte // plaintext; a dirty slot's is private to it
 }
 
 // regular pins ino and checks that it is a regular file.
@@ -42,18 +51,12 @@ func (fs *FS) regular(ino Ino) (*node, error) {
 	return nil, syscall.EINVAL
 }
 
-// stripe is the lock serializing read-modify-write of chunk idx.
-func (n *node) stripe(idx uint64) *sync.Mutex { return &n.stripes[idx%uint64(len(n.stripes))] }
+func (n *node) stripe(idx uint64) *stripe { return &n.stripes[idx%nStripes] }
 
-// readChunk returns chunk idx's plaintext as stored (shorter than a chunk
-// at the end of a file; nil for a hole). Callers hold the chunk's stripe.
-func (fs *FS) readChunk(n *node, idx uint64) ([]byte, error) {
+// loadChunk reads and opens chunk idx from disk: its plaintext as stored
+// (shorter than a chunk at the end of a file), or nil for a hole.
+func (fs *FS) loadChunk(n *node, idx uint64) ([]byte, error) {
 	n.mu.Lock()
-	if n.cache.ok && n.cache.idx == idx {
-		data := n.cache.data
-		n.mu.Unlock()
-		return data, nil
-	}
 	present := n.in.extents.contains(idx)
 	n.mu.Unlock()
 	if !present {
@@ -73,10 +76,71 @@ func (fs *FS) readChunk(n *node, idx uint64) ([]byte, error) {
 	if uint64(len(pt)) > fs.cs {
 		return nil, fmt.Errorf("file %016x chunk %d is oversized: %w", uint64(n.ino), idx, ErrCorrupt)
 	}
-	n.mu.Lock()
-	n.cache = chunkCache{ok: true, idx: idx, data: pt}
-	n.mu.Unlock()
 	return pt, nil
+}
+
+// chunk returns chunk idx's current plaintext, from the slot or the disk,
+// caching what it read when the slot is free. Callers hold s.mu and may
+// use the result only while they do.
+func (fs *FS) chunk(n *node, s *stripe, idx uint64) ([]byte, error) {
+	if s.ok && s.idx == idx {
+		return s.data, nil
+	}
+	pt, err := fs.loadChunk(n, idx)
+	if err != nil {
+		return nil, err
+	}
+	if !s.dirty {
+		s.ok, s.idx, s.data = true, idx, pt
+	}
+	return pt, nil
+}
+
+// putChunk seals and stores chunk idx, then lists it in the extents.
+func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
+	obj := seal(fs.aead(n, purposeContent), nil, pt, chunkAD(n.ino, idx))
+	if err := fs.st.PutChunk(uint64(n.ino), idx, obj); err != nil {
+		return fmt.Errorf("write chunk %d: %w", idx, err)
+	}
+	n.mu.Lock()
+	n.in.extents = n.in.extents.add(idx)
+	n.dirty = true
+	n.mu.Unlock()
+	return nil
+}
+
+// flushStripe stores a dirty slot. Callers hold s.mu.
+func (fs *FS) flushStripe(n *node, s *stripe) error {
+	if !s.dirty {
+		return nil
+	}
+	if err := fs.putChunk(n, s.idx, s.data); err != nil {
+		return err
+	}
+	s.dirty = false
+	n.mu.Lock()
+	n.dirtyChunks--
+	n.mu.Unlock()
+	return nil
+}
+
+// flushChunks stores every dirty slot of n; drop also empties the slots.
+// Callers hold n.content (shared is enough).
+func (fs *FS) flushChunks(n *node, drop bool) error {
+	var first error
+	for i := range n.stripes {
+		s := &n.stripes[i]
+		s.mu.Lock()
+		err := fs.flushStripe(n, s)
+		if err == nil && drop {
+			s.ok, s.data = false, nil
+		}
+		s.mu.Unlock()
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Read reads from ino at off into buf; short only at end of file.
@@ -103,15 +167,15 @@ func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
 		nb := min(fs.cs-co, end-pos)
 		dst := buf[pos-uint64(off) : pos-uint64(off)+nb]
 		s := n.stripe(idx)
-		s.Lock()
-		pt, err := fs.readChunk(n, idx)
-		s.Unlock()
+		s.mu.Lock()
+		pt, err := fs.chunk(n, s, idx)
+		copied := 0
+		if err == nil && co < uint64(len(pt)) {
+			copied = copy(dst, pt[co:])
+		}
+		s.mu.Unlock()
 		if err != nil {
 			return 0, err
-		}
-		copied := 0
-		if co < uint64(len(pt)) {
-			copied = copy(dst, pt[co:])
 		}
 		clear(dst[copied:]) // a hole, or past a short chunk: zeros
 		pos += nb
@@ -137,9 +201,9 @@ func (fs *FS) Write(ino Ino, data []byte, off int64) (int, error) {
 		idx, co := pos/fs.cs, pos%fs.cs
 		nb := min(fs.cs-co, end-pos)
 		s := n.stripe(idx)
-		s.Lock()
-		err := fs.writeChunk(n, idx, co, data[pos-uint64(off):pos-uint64(off)+nb])
-		s.Unlock()
+		s.mu.Lock()
+		err := fs.writeChunk(n, s, idx, co, data[pos-uint64(off):pos-uint64(off)+nb])
+		s.mu.Unlock()
 		if err != nil {
 			return int(pos - uint64(off)), err
 		}
@@ -148,29 +212,64 @@ func (fs *FS) Write(ino Ino, data []byte, off int64) (int, error) {
 	return len(data), nil
 }
 
-// writeChunk puts p at offset co of chunk idx. Callers hold its stripe.
-func (fs *FS) writeChunk(n *node, idx, co uint64, p []byte) error {
-	var old []byte
-	if co != 0 || uint64(len(p)) != fs.cs {
-		var err error
-		if old, err = fs.readChunk(n, idx); err != nil {
+// writeChunk puts p at offset co of chunk idx, in the stripe's slot.
+// Callers hold s.mu.
+func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
+	if s.ok && s.idx != idx {
+		if err := fs.flushStripe(n, s); err != nil {
 			return err
 		}
+		s.ok, s.data = false, nil
 	}
-	buf := make([]byte, max(uint64(len(old)), co+uint64(len(p))))
-	copy(buf, old)
-	copy(buf[co:], p)
-	obj := seal(fs.aead(n, purposeContent), nil, buf, chunkAD(n.ino, idx))
-	if err := fs.st.PutChunk(uint64(n.ino), idx, obj); err != nil {
-		return fmt.Errorf("write chunk %d: %w", idx, err)
+	end := co + uint64(len(p))
+	if co == 0 && end == fs.cs {
+		// A whole chunk: no need to read the old one, nor to keep it.
+		if err := fs.putChunk(n, idx, p); err != nil {
+			return err
+		}
+		if s.dirty {
+			s.dirty = false
+			n.mu.Lock()
+			n.dirtyChunks--
+			n.mu.Unlock()
+		}
+		s.ok, s.data = false, nil
+		fs.grow(n, idx*fs.cs+end)
+		return nil
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.in.extents = n.in.extents.add(idx)
-	n.in.size = max(n.in.size, idx*fs.cs+uint64(len(buf)))
-	n.cache = chunkCache{ok: true, idx: idx, data: buf}
-	fs.touch(n)
+	if !s.dirty {
+		old, err := fs.chunk(n, s, idx)
+		if err != nil {
+			return err
+		}
+		// A private copy, since readers may hold old; room to grow as
+		// appends do, without a whole chunk's allocation for a small file.
+		buf := make([]byte, len(old), min(fs.cs, max(end, 2*uint64(len(old)), 4096)))
+		copy(buf, old)
+		s.ok, s.idx, s.data, s.dirty = true, idx, buf, true
+		n.mu.Lock()
+		n.dirtyChunks++
+		n.mu.Unlock()
+	}
+	if l := uint64(len(s.data)); end > l {
+		s.data = slices.Grow(s.data, int(end-l))[:end]
+		clear(s.data[l:max(l, co)]) // a gap inside the chunk reads as zeros
+	}
+	copy(s.data[co:], p)
+	fs.grow(n, idx*fs.cs+uint64(len(s.data)))
+	if uint64(len(s.data)) == fs.cs && end == fs.cs {
+		// The writer reached the chunk's end: it has most likely moved on.
+		return fs.flushStripe(n, s)
+	}
 	return nil
+}
+
+// grow extends the size to at least size and stamps the modification.
+func (fs *FS) grow(n *node, size uint64) {
+	n.mu.Lock()
+	n.in.size = max(n.in.size, size)
+	fs.touch(n)
+	n.mu.Unlock()
 }
 
 // truncate sets n's size. Shrinking trims the new last chunk (so that a
@@ -191,6 +290,10 @@ func (fs *FS) truncate(n *node, size uint64) error {
 	default:
 		return syscall.EINVAL
 	}
+	// content.Lock excludes every reader and writer: the slots are ours.
+	if err := fs.flushChunks(n, true); err != nil {
+		return err
+	}
 	if size >= old {
 		n.mu.Lock()
 		n.in.size = size
@@ -202,16 +305,13 @@ func (fs *FS) truncate(n *node, size uint64) error {
 	keep := last
 	if co != 0 {
 		keep++
-		// content.Lock excludes every reader and writer: no stripe needed.
-		pt, err := fs.readChunk(n, last)
+		pt, err := fs.loadChunk(n, last)
 		if err != nil {
 			return err
 		}
 		if uint64(len(pt)) > co {
-			pt = pt[:co:co]
-			obj := seal(fs.aead(n, purposeContent), nil, pt, chunkAD(n.ino, last))
-			if err := fs.st.PutChunk(uint64(n.ino), last, obj); err != nil {
-				return fmt.Errorf("write chunk %d: %w", last, err)
+			if err := fs.putChunk(n, last, pt[:co]); err != nil {
+				return err
 			}
 		}
 	}
@@ -219,7 +319,6 @@ func (fs *FS) truncate(n *node, size uint64) error {
 	dropped := slices.Clone(n.in.extents)
 	n.in.size = size
 	n.in.extents = n.in.extents.truncate(keep)
-	n.cache = chunkCache{}
 	fs.touch(n)
 	// The inode must forget the chunks before they go, or a crash would
 	// leave it pointing at deleted chunks.

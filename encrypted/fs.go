@@ -186,20 +186,21 @@ type node struct {
 	pins    int  // operations in progress holding this node
 	opens   int  // open file handles
 	removed bool // inode object deleted: the file is gone
-	cache   chunkCache
+
+	dirtyChunks int // stripes holding unsaved content
 
 	keyMu sync.Mutex // guards aeads; separate so it can be taken with or without mu
 	aeads map[string]cipher.AEAD
 
 	dirMu   sync.Mutex   // serializes changes to this directory's entries
-	content sync.RWMutex // writes share it; truncate takes it alone
-	stripes [16]sync.Mutex
+	content sync.RWMutex // reads and writes share it; truncate takes it alone
+	stripes [nStripes]stripe
 }
 
 func (n *node) isDirty() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.dirty
+	return n.dirty || n.dirtyChunks > 0
 }
 
 // aead returns the node's AEAD for a purpose, deriving it once.
@@ -268,7 +269,7 @@ func (fs *FS) put(n *node) {
 		return
 	}
 	n.mu.Lock()
-	idle := n.opens == 0 && !n.dirty
+	idle := n.opens == 0 && !n.dirty && n.dirtyChunks == 0
 	n.mu.Unlock()
 	if idle && fs.nodes[n.ino] == n {
 		delete(fs.nodes, n.ino)
@@ -286,8 +287,15 @@ func (fs *FS) writeInode(n *node) error {
 	return nil
 }
 
-// flushNode writes n's inode back if it changed.
+// flushNode stores n's unsaved content, then its inode if it changed
+// (in this order, so that the inode never lists a chunk not yet stored).
 func (fs *FS) flushNode(n *node) error {
+	n.content.RLock()
+	err := fs.flushChunks(n, false)
+	n.content.RUnlock()
+	if err != nil {
+		return err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.dirty || n.removed {
@@ -325,7 +333,6 @@ func (fs *FS) newIno() (Ino, error) {
 func (fs *FS) removeNode(n *node) error {
 	n.removed = true
 	n.dirty = false
-	n.cache = chunkCache{}
 	fs.mu.Lock()
 	if fs.nodes[n.ino] == n {
 		delete(fs.nodes, n.ino)

@@ -32,6 +32,11 @@ func (h *fileHandle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse
 }
 
 func (h *fileHandle) Write(ctx context.Context, req *fuse.WriteRequest, resp *fuse.WriteResponse) error {
+	if req.Flags&fuse.WriteKillSUIDGID != 0 {
+		if err := h.n.killPriv(); err != nil {
+			return err
+		}
+	}
 	n, err := h.n.fs.core.Write(h.n.ino, req.Data, req.Offset)
 	h.n.fs.log.Log(ctx, LevelTrace, "write", "ino", uint64(h.n.ino), "off", req.Offset, "size", len(req.Data))
 	resp.Size = n

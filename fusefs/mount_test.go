@@ -330,6 +330,17 @@ func TestPermissions(t *testing.T) {
 	if err := asNobody("touch", tm.path("new")); err == nil {
 		t.Fatal("nobody created a file in a 0755 root-owned directory")
 	}
+	// A write by someone else clears setuid (we handle "killpriv").
+	check(t, os.WriteFile(tm.path("suid"), []byte("x"), 0o644))
+	check(t, syscall.Chmod(tm.path("suid"), 0o4777))
+	if err := asNobody("sh", "-c", "echo more >> "+tm.path("suid")); err != nil {
+		t.Fatalf("nobody cannot append to a 04777 file: %v", err)
+	}
+	var st syscall.Stat_t
+	check(t, syscall.Stat(tm.path("suid"), &st))
+	if st.Mode&syscall.S_ISUID != 0 || st.Mode&0o777 != 0o777 {
+		t.Fatalf("after a write by another user: mode %o, want setuid cleared", st.Mode)
+	}
 }
 
 func TestDamagedFileGivesEIO(t *testing.T) {

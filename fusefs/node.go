@@ -83,6 +83,11 @@ func (n node) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.
 	case v.Mtime():
 		s.Mtime = &req.Mtime
 	}
+	if v.SetattrKillSUIDGID() && !v.Mode() {
+		if err := n.killPriv(); err != nil {
+			return err
+		}
+	}
 	n.fs.log.Debug("setattr", "path", n.fs.path(n.ino), "valid", v.String())
 	a, err := n.fs.core.SetAttr(n.ino, s)
 	if err != nil {
@@ -206,7 +211,33 @@ func (n node) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenRe
 	if req.Dir {
 		return &dirHandle{n}, nil
 	}
+	if req.OpenFlags&fuse.OpenKillSUIDGID != 0 {
+		if err := n.killPriv(); err != nil {
+			return nil, err
+		}
+	}
 	return n.open(resp)
+}
+
+// killPriv clears setuid, and setgid when group-executable, as the
+// kernel asks on a write, truncate or chown by an unprivileged process
+// (we handle "killpriv" so that it need not ask for security.capability
+// on every write).
+func (n node) killPriv() error {
+	a, err := n.fs.core.GetAttr(n.ino)
+	if err != nil {
+		return n.fs.fail("killpriv", n.ino, "", err)
+	}
+	kill := uint32(syscall.S_ISUID)
+	if a.Mode&0o010 != 0 {
+		kill |= syscall.S_ISGID
+	}
+	if a.Mode&kill == 0 {
+		return nil
+	}
+	m := a.Mode &^ kill &^ syscall.S_IFMT
+	_, err = n.fs.core.SetAttr(n.ino, encrypted.SetAttr{Mode: &m})
+	return n.fs.fail("killpriv", n.ino, "", err)
 }
 
 func (n node) open(resp *fuse.OpenResponse) (fs.Handle, error) {

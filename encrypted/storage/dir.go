@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -114,33 +116,57 @@ func (d *Dir) Put(name string, data []byte) error {
 
 func (d *Dir) writeAtomic(p string, data []byte) error {
 	dir := filepath.Dir(p)
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if errors.Is(err, fs.ErrNotExist) {
+	tmp, err := writeTemp(dir, data)
+	if errors.Is(err, syscall.ENOENT) {
 		if err = d.mkdirAll(dir); err != nil {
 			return err
 		}
-		f, err = os.CreateTemp(dir, tmpPrefix+"*")
+		tmp, err = writeTemp(dir, data)
 	}
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
+	if err := syscall.Rename(tmp, p); err != nil {
+		syscall.Unlink(tmp)
+		return &fs.PathError{Op: "rename", Path: p, Err: err}
 	}
 	d.mu.Lock()
 	d.dirtyFile[p] = struct{}{}
 	d.dirtyDir[dir] = struct{}{}
 	d.mu.Unlock()
 	return nil
+}
+
+// writeTemp writes data to a new temporary file in dir, with plain system
+// calls: an os.File's poller registration and finalizer cost more than
+// the write of an object this small.
+func writeTemp(dir string, data []byte) (string, error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	fd, err := syscall.Open(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return "", &fs.PathError{Op: "create", Path: tmp, Err: err}
+	}
+	for len(data) > 0 {
+		n, werr := syscall.Write(fd, data)
+		if werr == syscall.EINTR {
+			continue
+		}
+		if werr != nil {
+			err = werr
+			break
+		}
+		data = data[n:]
+	}
+	if cerr := syscall.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		syscall.Unlink(tmp)
+		return "", &fs.PathError{Op: "write", Path: tmp, Err: err}
+	}
+	return tmp, nil
 }
 
 // mkdirAll creates dir and its missing parents below the root, remembering
