@@ -8,15 +8,26 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/rencfs/rencfs/cmd.version=$(VERSION)
 BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: build run test deps lint unit fuzz bench clean
+.PHONY: build run test deps fuse lint unit fuzz bench clean
 
 build:
 	$(BUILD) -o rencfs .
 
+# run mounts a demo store: demo/data (encrypted) appears decrypted at demo/mnt.
+# It asks for a password (twice the first time), or takes RENCFS_PASSWORD.
+run: build fuse
+	@mkdir -p demo/mnt
+	./rencfs mount --umount-on-start --mount-point demo/mnt --data-dir demo/data
+
+# fuse installs fuse3 when fusermount3 is missing (Debian/Ubuntu, as root).
+fuse:
+	@command -v fusermount3 >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3 >/dev/null; }
+
 # deps installs what the tests need on a fresh Debian machine (as root).
-deps:
-	@if ! command -v fusermount3 >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3 >/dev/null; fi
+deps: fuse
+	@command -v git >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git >/dev/null; }
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 test: deps lint unit fuzz
@@ -27,8 +38,9 @@ lint:
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 
+# The FUSE tests mount in temporary directories and unmount when done.
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Each decoder's fuzz target, briefly (go test runs one -fuzz target at a time).
 fuzz:

@@ -51,8 +51,11 @@ func newMount(a *app) *cobra.Command {
 
 func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 	// First of all, so that no child process can inherit it.
-	envPw, fromEnv := keyring.TakeEnv(keyring.EnvPassword)
+	envPw, fromEnv, err := keyring.TakeEnv(keyring.EnvPassword)
 	defer keyring.Wipe(envPw)
+	if err != nil {
+		a.log.Warn("the password may remain visible in /proc", "err", err)
+	}
 
 	cipher, err := encrypted.ParseCipher(f.cipher)
 	if err != nil {

@@ -25,14 +25,18 @@ var ErrEmpty = errors.New("the password is empty")
 
 // TakeEnv reads a password from the environment variable name and removes
 // it from the process environment at once, so no child process (such as
-// fusermount3) inherits it. ok is false when the variable is unset.
-func TakeEnv(name string) (pw []byte, ok bool) {
+// fusermount3) inherits it, and wipes it from the block that
+// /proc/PID/environ shows. ok is false when the variable is unset.
+func TakeEnv(name string) (pw []byte, ok bool, err error) {
 	v, ok := os.LookupEnv(name)
 	os.Unsetenv(name)
 	if !ok {
-		return nil, false
+		return nil, false, nil
 	}
-	return []byte(v), true
+	if err := scrubProcEnviron(name); err != nil {
+		return []byte(v), true, fmt.Errorf("wipe %s from /proc/self/environ: %w", name, err)
+	}
+	return []byte(v), true, nil
 }
 
 // Terminal reads passwords from the controlling terminal without echo.

@@ -1,0 +1,194 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary compiles rencfs once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rencfs")
+	out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	_, err := exec.LookPath("fusermount3")
+	if err == nil {
+		_, err = os.Stat("/dev/fuse")
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("FUSE is required in CI: %v", err)
+		}
+		t.Skipf("FUSE unavailable: %v", err)
+	}
+}
+
+// mountProc is a running "rencfs mount".
+type mountProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	exited chan error
+}
+
+// startMount runs rencfs mount and waits for its ready line.
+func startMount(t *testing.T, bin, mnt, data string, extra ...string) *mountProc {
+	t.Helper()
+	args := append([]string{"mount", "-m", mnt, "-d", data}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "RENCFS_PASSWORD=cli test password")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &mountProc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+			case <-time.After(15 * time.Second):
+				exec.Command("fusermount3", "-u", "-z", mnt).Run()
+				cmd.Process.Kill()
+			}
+		}
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			ready <- sc.Text()
+		}
+		close(ready)
+		p.exited <- cmd.Wait()
+	}()
+	select {
+	case line, ok := <-ready:
+		if !ok || !strings.Contains(line, "mounted") {
+			t.Fatalf("no ready line (got %q); stderr:\n%s", line, p.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("mount not ready after 60 s; stderr:\n%s", p.stderr)
+	}
+	return p
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *mountProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("rencfs mount exited with %v; stderr:\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("rencfs mount did not exit after SIGTERM; stderr:\n%s", p.stderr)
+	}
+}
+
+func TestMountSigtermRemount(t *testing.T) {
+	requireFUSE(t)
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data") // missing: created and initialized
+	mnt := t.TempDir()
+	p := startMount(t, bin, mnt, data)
+	// The password is gone from the mount process's environment.
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(env, []byte("RENCFS_PASSWORD")) || bytes.Contains(env, []byte("cli test password")) {
+		t.Fatal("RENCFS_PASSWORD is still in the mount process's environment")
+	}
+	want := map[string]string{"a.txt": "alpha", "dir/b.txt": strings.Repeat("beta", 100000)}
+	if err := os.Mkdir(filepath.Join(mnt, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range want {
+		if err := os.WriteFile(filepath.Join(mnt, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.stop(t)
+	if ents, _ := os.ReadDir(mnt); len(ents) != 0 {
+		t.Fatalf("mount point still shows %d entries after SIGTERM", len(ents))
+	}
+
+	p = startMount(t, bin, mnt, data)
+	for name, content := range want {
+		got, err := os.ReadFile(filepath.Join(mnt, name))
+		if err != nil || string(got) != content {
+			t.Fatalf("%s after remount: %v (%d bytes)", name, err, len(got))
+		}
+	}
+	p.stop(t)
+}
+
+func TestMountErrors(t *testing.T) {
+	requireFUSE(t)
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	mnt := t.TempDir()
+	startMount(t, bin, mnt, data).stop(t) // creates the store
+
+	notStore := t.TempDir()
+	os.WriteFile(filepath.Join(notStore, "file"), nil, 0o644)
+	cases := []struct {
+		name string
+		env  string
+		args []string
+		code int
+		msg  string
+	}{
+		{"wrong password", "RENCFS_PASSWORD=wrong", []string{"mount", "-m", mnt, "-d", data}, exitWrongPassword, "wrong password"},
+		{"no password", "", []string{"mount", "-m", mnt, "-d", data}, exitUsage, "no password"},
+		{"missing mount point", "RENCFS_PASSWORD=x", []string{"mount", "-m", mnt + "/nope", "-d", data}, exitMount, "does not exist"},
+		{"not a store", "RENCFS_PASSWORD=x", []string{"mount", "-m", mnt, "-d", notStore}, exitStore, "not a rencfs data dir"},
+		{"bad flag", "", []string{"mount", "--bogus"}, exitUsage, "unknown flag"},
+		{"missing flag", "", []string{"mount", "-m", mnt}, exitUsage, "data-dir"},
+		{"bad cipher", "RENCFS_PASSWORD=x", []string{"mount", "-m", mnt, "-d", data, "--cipher", "rot13"}, exitUsage, "unknown cipher"},
+		{"other cipher", "RENCFS_PASSWORD=cli test password", []string{"mount", "-m", mnt, "-d", data, "--cipher", "aes256gcm"}, exitUsage, "uses chacha20poly1305"},
+		{"bad log level", "", []string{"--log-level", "LOUD", "mount", "-m", mnt, "-d", data}, exitUsage, "log level"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(bin, c.args...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+			if c.env != "" {
+				cmd.Env = append(cmd.Env, c.env)
+			}
+			cmd.Stdin = nil // not a terminal
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != c.code {
+				t.Fatalf("exit %v, want code %d; output: %s", err, c.code, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], c.msg) {
+				t.Fatalf("want one line containing %q, got:\n%s", c.msg, out)
+			}
+		})
+	}
+}
