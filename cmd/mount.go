@@ -3,7 +3,6 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
@@ -136,7 +135,7 @@ func (p passwordSource) fresh() ([]byte, error) {
 // openOrInit unlocks the store in dir, or creates one if dir is missing
 // or empty.
 func openOrInit(dir string, cipher encrypted.Cipher, cipherSet bool, pw passwordSource) (*encrypted.FS, error) {
-	empty, err := isEmptyDir(dir)
+	empty, err := encrypted.Fresh(dir)
 	if err != nil {
 		return nil, withCode(exitStore, err)
 	}
@@ -172,21 +171,4 @@ func openOrInit(dir string, cipher encrypted.Cipher, cipherSet bool, pw password
 		return nil, withCode(exitUsage, fmt.Errorf("--cipher %s: the store in %s uses %s", cipher, dir, core.Cipher()))
 	}
 	return core, nil
-}
-
-// isEmptyDir reports whether dir is missing or holds only hidden files.
-func isEmptyDir(dir string) (bool, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("data dir: %w", err)
-	}
-	for _, e := range ents {
-		if e.Name()[0] != '.' {
-			return false, nil
-		}
-	}
-	return true, nil
 }

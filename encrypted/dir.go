@@ -86,6 +86,19 @@ func (fs *FS) deleteEntry(dir *node, name string) error {
 	return fs.st.Delete(fs.entryName(dir.ino, fs.names.entryTag(dir.ino, name)))
 }
 
+// absent returns nil if dir has no entry name, EEXIST if it has one, and
+// the error if the entry cannot be read (a damaged entry is not replaced).
+func (fs *FS) absent(dir *node, name string) error {
+	_, err := fs.readEntry(dir, name)
+	switch {
+	case err == nil:
+		return syscall.EEXIST
+	case errors.Is(err, syscall.ENOENT):
+		return nil
+	}
+	return err
+}
+
 // isEmpty reports whether directory ino has no entries.
 func (fs *FS) isEmpty(ino Ino) (bool, error) {
 	for _, err := range fs.st.List(fs.names.dirGroup(ino)) {
@@ -183,9 +196,7 @@ func (fs *FS) mknode(parent Ino, name string, in *inode) (Attr, error) {
 	defer fs.put(p)
 	p.dirMu.Lock()
 	defer p.dirMu.Unlock()
-	if _, err := fs.readEntry(p, name); err == nil {
-		return Attr{}, syscall.EEXIST
-	} else if !errors.Is(err, syscall.ENOENT) {
+	if err := fs.absent(p, name); err != nil {
 		return Attr{}, err
 	}
 	ino, err := fs.newIno()
@@ -241,9 +252,7 @@ func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
 	defer fs.put(p)
 	p.dirMu.Lock()
 	defer p.dirMu.Unlock()
-	if _, err := fs.readEntry(p, newName); err == nil {
-		return Attr{}, syscall.EEXIST
-	} else if !errors.Is(err, syscall.ENOENT) {
+	if err := fs.absent(p, newName); err != nil {
 		return Attr{}, err
 	}
 	n.mu.Lock()

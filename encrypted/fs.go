@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"sync"
 	"syscall"
@@ -366,17 +367,31 @@ func (fs *FS) Usage() (storage.Usage, error) {
 	return storage.Usage{BlockSize: 4096}, nil
 }
 
-// InitDir creates a store in the local directory dir, which must exist and
-// hold nothing but hidden files (a sync client's, say).
-func InitDir(dir string, password []byte, opt Options) (*FS, error) {
+// Fresh reports whether dir can take a new store: it is missing, or holds
+// nothing but hidden files (a sync client's, say).
+func Fresh(dir string) (bool, error) {
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return true, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("init: %w", err)
+		return false, fmt.Errorf("data dir: %w", err)
 	}
 	for _, e := range ents {
 		if e.Name()[0] != '.' {
-			return nil, fmt.Errorf("init %s: %w", dir, ErrNotEmpty)
+			return false, nil
 		}
+	}
+	return true, nil
+}
+
+// InitDir creates a store in the local directory dir, which must exist
+// and be Fresh.
+func InitDir(dir string, password []byte, opt Options) (*FS, error) {
+	if fresh, err := Fresh(dir); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	} else if !fresh {
+		return nil, fmt.Errorf("init %s: %w", dir, ErrNotEmpty)
 	}
 	st, err := storage.OpenDir(dir)
 	if err != nil {
