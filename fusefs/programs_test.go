@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,13 +17,14 @@ import (
 // into the mount and compares it with the original, byte for byte, across
 // a remount.
 func TestExtractGoSource(t *testing.T) {
-	src := filepath.Join(runtime.GOROOT(), "src")
+	goroot := strings.TrimSpace(run(t, "", "go", "env", "GOROOT"))
+	src := filepath.Join(goroot, "src")
 	if _, err := os.Stat(src); err != nil {
 		t.Fatalf("Go source tree: %v", err)
 	}
 	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
 	tarball := filepath.Join(t.TempDir(), "src.tar")
-	run(t, runtime.GOROOT(), "tar", "-cf", tarball, "src")
+	run(t, goroot, "tar", "-cf", tarball, "src")
 	run(t, tm.mnt, "tar", "-xf", tarball)
 	tm.remount(t)
 	run(t, tm.mnt, "diff", "-r", "--no-dereference", src, filepath.Join(tm.mnt, "src"))
