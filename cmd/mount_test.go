@@ -192,3 +192,62 @@ func TestMountErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleMount kills a mount with SIGKILL, sees the dead mount refused
+// with advice, and remounts over it with --umount-on-start.
+func TestStaleMount(t *testing.T) {
+	requireFUSE(t)
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	mnt := t.TempDir()
+	p := startMount(t, bin, mnt, data)
+	if err := os.WriteFile(filepath.Join(mnt, "f"), []byte("survives"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(mnt, "f")) // close(2) flushes: make sure it is on disk
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Sync()
+	f.Close()
+	p.cmd.Process.Kill()
+	<-p.exited
+	t.Cleanup(func() { exec.Command("fusermount3", "-u", "-z", mnt).Run() })
+
+	cmd := exec.Command(bin, "mount", "-m", mnt, "-d", data)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RENCFS_PASSWORD=cli test password"}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitMount || !strings.Contains(string(out), "--umount-on-start") {
+		t.Fatalf("mount over a dead mount: %v: %s", err, out)
+	}
+	p = startMount(t, bin, mnt, data, "--umount-on-start")
+	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "survives" {
+		t.Fatalf("after remount: %q %v", got, err)
+	}
+	p.stop(t)
+}
+
+func TestNewerFormatRefused(t *testing.T) {
+	requireFUSE(t)
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	mnt := t.TempDir()
+	startMount(t, bin, mnt, data).stop(t)
+	hdr := filepath.Join(data, "rencfs.header")
+	b, err := os.ReadFile(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[7] = 2 // format version 2
+	if err := os.WriteFile(hdr, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "mount", "-m", mnt, "-d", data)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RENCFS_PASSWORD=cli test password"}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitStore || !strings.Contains(string(out), "version 2 is newer than this rencfs supports (version 1)") {
+		t.Fatalf("newer format: %v: %s", err, out)
+	}
+}
