@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func newDir(t *testing.T) *Dir {
+	t.Helper()
+	d, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestDirObjects(t *testing.T) {
+	d := newDir(t)
+	if _, err := d.Get("i/ab/abcd"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("missing object: %v", err)
+	}
+	for _, v := range []string{"one", "two"} { // create, then replace
+		if err := d.Put("i/ab/abcd", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.Get("i/ab/abcd"); err != nil || string(got) != v {
+			t.Fatalf("get: %q %v", got, err)
+		}
+	}
+	if err := d.Delete("i/ab/abcd"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete("i/ab/abcd"); err != nil {
+		t.Fatalf("deleting a missing object: %v", err)
+	}
+	if _, err := d.Get("i/ab/abcd"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("after delete: %v", err)
+	}
+	for _, bad := range []string{"", "../x", "i/../../x", "/abs", "I/AB", "i//x", ".hidden"} {
+		if err := d.Put(bad, nil); err == nil {
+			t.Errorf("Put(%q) accepted", bad)
+		}
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDirListSkipsForeignFiles(t *testing.T) {
+	d := newDir(t)
+	for _, n := range []string{"00ff", "abcdef"} {
+		if err := d.Put("d/0123/"+n, []byte(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group := filepath.Join(d.Root(), "d", "0123")
+	for _, foreign := range []string{"desktop.ini", ".DS_Store", ".tmp-123", "abcdef (conflicted copy)", "ABCD"} {
+		os.WriteFile(filepath.Join(group, foreign), nil, 0o600)
+	}
+	os.Mkdir(filepath.Join(group, "0000"), 0o700) // a folder is not an object
+	var names []string
+	for n, err := range d.List("d/0123") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"00ff", "abcdef"}) {
+		t.Fatalf("list %q", names)
+	}
+	for range d.List("d/4567") {
+		t.Fatal("a missing group lists something")
+	}
+}
+
+func TestDirChunks(t *testing.T) {
+	d := newDir(t)
+	for i := range uint64(3) {
+		if err := d.PutChunk(0xabc, i, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := d.GetChunk(0xabc, 2); err != nil || len(got) != 1 || got[0] != 2 {
+		t.Fatalf("chunk 2: %v %v", got, err)
+	}
+	if err := d.DeleteChunk(0xabc, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.GetChunk(0xabc, 1); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("deleted chunk: %v", err)
+	}
+	if _, err := d.GetChunk(0xabd, 0); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("another file's chunk: %v", err)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.Usage()
+	if err != nil || u.Blocks == 0 {
+		t.Fatalf("usage %+v %v", u, err)
+	}
+}
+
+func TestOpenDirErrors(t *testing.T) {
+	if _, err := OpenDir(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing dir: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o600)
+	if _, err := OpenDir(f); err == nil {
+		t.Fatal("a file accepted as data dir")
+	}
+}
