@@ -48,7 +48,7 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) ./encrypted || exit 1; done
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchtime=3x ./encrypted
+	$(GO) test -run='^$$' -bench=. ./encrypted/...
 
 clean:
 	rm -rf rencfs bin dist man demo

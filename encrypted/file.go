@@ -173,6 +173,10 @@ func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
 		if err == nil && co < uint64(len(pt)) {
 			copied = copy(dst, pt[co:])
 		}
+		if co+nb == fs.cs && s.ok && !s.dirty {
+			// Read to its end: a sequential reader is done with it.
+			s.ok, s.data = false, nil
+		}
 		s.mu.Unlock()
 		if err != nil {
 			return 0, err

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,5 +114,20 @@ func TestOpenDirErrors(t *testing.T) {
 	os.WriteFile(f, nil, 0o600)
 	if _, err := OpenDir(f); err == nil {
 		t.Fatal("a file accepted as data dir")
+	}
+}
+
+func TestDirSyncMany(t *testing.T) {
+	d := newDir(t)
+	for i := range syncfsThreshold + 10 { // past the threshold: one syncfs
+		if err := d.Put(fmt.Sprintf("i/%02x/%016x", i%256, i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(d.dirtyFile) + len(d.dirtyDir); n != 0 {
+		t.Fatalf("%d paths still dirty after Sync", n)
 	}
 }
