@@ -96,7 +96,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
-	root.AddCommand(newMount(a))
+	root.AddCommand(newMount(a), newPasswd(a))
 	return root
 }
 

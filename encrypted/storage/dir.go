@@ -139,6 +139,32 @@ func (d *Dir) writeAtomic(p string, data []byte) error {
 	return nil
 }
 
+// PutDurable replaces an object atomically and durably: the new file is
+// fsync'd before the rename, and the directory after it.
+func (d *Dir) PutDurable(name string, data []byte) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := d.mkdirAll(dir); err != nil {
+		return err
+	}
+	tmp, err := writeTemp(dir, data)
+	if err == nil {
+		if err = fsyncPath(tmp); err == nil {
+			err = syscall.Rename(tmp, p)
+		}
+		if err != nil {
+			syscall.Unlink(tmp)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return fsyncPath(dir)
+}
+
 // writeTemp writes data to a new temporary file in dir, with plain system
 // calls: an os.File's poller registration and finalizer cost more than
 // the write of an object this small.

@@ -24,6 +24,9 @@ var ErrNotExist = errors.New("object does not exist")
 type Storage interface {
 	Get(name string) ([]byte, error)
 	Put(name string, data []byte) error
+	// PutDurable replaces an object atomically and durably before it
+	// returns: a crash leaves the old or the new object, both on disk.
+	PutDurable(name string, data []byte) error
 	// Delete removes an object, or an empty group. A missing name is not an error.
 	Delete(name string) error
 	// List streams the object names (last components) of a group, in no
