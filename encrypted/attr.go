@@ -44,6 +44,10 @@ func (fs *FS) attr(n *node) Attr {
 
 // GetAttr returns the attributes of ino.
 func (fs *FS) GetAttr(ino Ino) (Attr, error) {
+	if err := fs.enter(); err != nil {
+		return Attr{}, err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return Attr{}, err
@@ -65,6 +69,10 @@ type SetAttr struct {
 // SetAttr changes attributes of ino and returns the result. A size change
 // truncates or extends the file (with a hole).
 func (fs *FS) SetAttr(ino Ino, s SetAttr) (Attr, error) {
+	if err := fs.enter(); err != nil {
+		return Attr{}, err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return Attr{}, err
@@ -100,6 +108,10 @@ func (fs *FS) SetAttr(ino Ino, s SetAttr) (Attr, error) {
 
 // Readlink returns a symlink's target.
 func (fs *FS) Readlink(ino Ino) (string, error) {
+	if err := fs.enter(); err != nil {
+		return "", err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return "", err
@@ -116,6 +128,10 @@ func (fs *FS) Readlink(ino Ino) (string, error) {
 // Open notes an open handle on ino: an unlinked file's content lives until
 // its last handle is released.
 func (fs *FS) Open(ino Ino) (Attr, error) {
+	if err := fs.enter(); err != nil {
+		return Attr{}, err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return Attr{}, err
@@ -127,8 +143,17 @@ func (fs *FS) Open(ino Ino) (Attr, error) {
 	return fs.attr(n), nil
 }
 
-// Flush writes back ino's changed attributes (on close(2)); it does not fsync.
+// Flush writes back ino's unsaved content and attributes (on close(2));
+// it does not fsync.
 func (fs *FS) Flush(ino Ino) error {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
+	return fs.flush(ino)
+}
+
+func (fs *FS) flush(ino Ino) error {
 	n, err := fs.get(ino)
 	if err != nil {
 		return err
@@ -140,6 +165,10 @@ func (fs *FS) Flush(ino Ino) error {
 // Release ends a handle opened with Open, storing what the file still
 // holds in memory. The last handle of an unlinked file removes it.
 func (fs *FS) Release(ino Ino) error {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return err
@@ -176,7 +205,11 @@ func (fs *FS) Release(ino Ino) error {
 // Fsync makes ino's content and metadata durable. The backend syncs
 // everything pending, which includes ino's.
 func (fs *FS) Fsync(ino Ino) error {
-	if err := fs.Flush(ino); err != nil {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
+	if err := fs.flush(ino); err != nil {
 		return err
 	}
 	return fs.st.Sync()

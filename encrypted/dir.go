@@ -112,6 +112,10 @@ func (fs *FS) isEmpty(ino Ino) (bool, error) {
 
 // Lookup finds name in directory parent.
 func (fs *FS) Lookup(parent Ino, name string) (Attr, error) {
+	if err := fs.enter(); err != nil {
+		return Attr{}, err
+	}
+	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return Attr{}, err
 	}
@@ -186,6 +190,10 @@ func (fs *FS) Symlink(parent Ino, name, target string, o Owner) (Attr, error) {
 }
 
 func (fs *FS) mknode(parent Ino, name string, in *inode) (Attr, error) {
+	if err := fs.enter(); err != nil {
+		return Attr{}, err
+	}
+	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return Attr{}, err
 	}
@@ -237,6 +245,10 @@ func (fs *FS) mknode(parent Ino, name string, in *inode) (Attr, error) {
 
 // Link makes newName in newParent another name for ino.
 func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
+	if err := fs.enter(); err != nil {
+		return Attr{}, err
+	}
+	defer fs.leave()
 	if err := checkName(newName); err != nil {
 		return Attr{}, err
 	}
@@ -302,6 +314,10 @@ func (fs *FS) dropLink(n *node) error {
 
 // Unlink removes a non-directory name.
 func (fs *FS) Unlink(parent Ino, name string) error {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -338,6 +354,10 @@ func (fs *FS) Unlink(parent Ino, name string) error {
 
 // Rmdir removes an empty directory.
 func (fs *FS) Rmdir(parent Ino, name string) error {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -403,6 +423,11 @@ func (fs *FS) removeDir(c *node) error {
 // damaged entry yields ErrCorrupt and the stream goes on.
 func (fs *FS) ReadDir(ino Ino) iter.Seq2[Dirent, error] {
 	return func(yield func(Dirent, error) bool) {
+		if err := fs.enter(); err != nil {
+			yield(Dirent{}, err)
+			return
+		}
+		defer fs.leave()
 		p, err := fs.dirNode(ino)
 		if err != nil {
 			yield(Dirent{}, err)

@@ -145,6 +145,10 @@ func (fs *FS) flushChunks(n *node, drop bool) error {
 
 // Read reads from ino at off into buf; short only at end of file.
 func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
+	if err := fs.enter(); err != nil {
+		return 0, err
+	}
+	defer fs.leave()
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
@@ -190,6 +194,10 @@ func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
 // Write writes data to ino at off. Only the chunks it touches are
 // re-encrypted; writes to different chunks run in parallel.
 func (fs *FS) Write(ino Ino, data []byte, off int64) (int, error) {
+	if err := fs.enter(); err != nil {
+		return 0, err
+	}
+	defer fs.leave()
 	if off < 0 || uint64(off)+uint64(len(data)) > MaxFileSize {
 		return 0, syscall.EFBIG
 	}

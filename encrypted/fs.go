@@ -13,6 +13,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,12 +33,18 @@ type Options struct {
 
 // FS is an unlocked store. Its methods are safe for concurrent use.
 type FS struct {
-	st     storage.Storage
-	hdr    *header
-	cs     uint64 // chunk size
-	master []byte
-	names  namer
-	now    func() time.Time
+	st  storage.Storage
+	hdr *header
+	cs  uint64 // chunk size
+	now func() time.Time
+
+	// keyMu guards the keys: operations hold it shared (enter/leave), and
+	// DropKeysIfIdle alone, so keys vanish only between operations.
+	keyMu   sync.RWMutex
+	master  []byte // nil once dropped
+	names   namer
+	rekey   func() ([]byte, error)
+	lastUse atomic.Int64 // UnixNano of the last operation's start
 
 	mu    sync.Mutex
 	nodes map[Ino]*node
@@ -131,12 +138,10 @@ func readHeader(st storage.Storage) (*header, error) {
 }
 
 func newFS(st storage.Storage, h *header, master []byte) *FS {
-	return &FS{
-		st: st, hdr: h, cs: uint64(h.chunkSize()), master: master,
-		names: namer{key: deriveKey(master, purposeNames, 0)},
-		now:   time.Now,
-		nodes: map[Ino]*node{},
-	}
+	fs := &FS{st: st, hdr: h, cs: uint64(h.chunkSize()), now: time.Now, nodes: map[Ino]*node{}}
+	fs.setMaster(master)
+	fs.lastUse.Store(time.Now().UnixNano())
+	return fs
 }
 
 // Cipher is the store's cipher.
@@ -147,33 +152,56 @@ func (fs *FS) ChunkSize() int { return int(fs.cs) }
 
 // Sync writes back every changed inode and makes all changes durable.
 func (fs *FS) Sync() error {
-	fs.mu.Lock()
-	var dirty []*node
-	for _, n := range fs.nodes {
-		if n.isDirty() {
-			n.pins++
-			dirty = append(dirty, n)
-		}
+	if err := fs.enter(); err != nil {
+		return err
 	}
-	fs.mu.Unlock()
-	var first error
-	for _, n := range dirty {
-		if err := fs.flushNode(n); err != nil && first == nil {
-			first = err
-		}
-		fs.put(n)
-	}
-	if first != nil {
-		return first
+	defer fs.leave()
+	if err := fs.flushAll(false); err != nil {
+		return err
 	}
 	return fs.st.Sync()
 }
 
-// Close syncs and forgets the keys. The FS must not be used afterwards.
+// flushAll stores every node's unsaved content and inode; drop also
+// forgets the plaintext the nodes cache.
+func (fs *FS) flushAll(drop bool) error {
+	fs.mu.Lock()
+	var nodes []*node
+	for _, n := range fs.nodes {
+		if drop || n.isDirty() {
+			n.pins++
+			nodes = append(nodes, n)
+		}
+	}
+	fs.mu.Unlock()
+	var first error
+	for _, n := range nodes {
+		err := fs.flushNode(n)
+		if err == nil && drop {
+			n.content.RLock()
+			err = fs.flushChunks(n, true)
+			n.content.RUnlock()
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+		fs.put(n)
+	}
+	return first
+}
+
+// Close syncs and wipes the keys. The FS must not be used afterwards.
 func (fs *FS) Close() error {
-	err := fs.Sync()
-	clear(fs.master)
-	clear(fs.names.key)
+	var err error
+	if fs.KeysLoaded() {
+		err = fs.Sync()
+	} else {
+		err = fs.st.Sync() // keys are dropped only with nothing unsaved
+	}
+	fs.keyMu.Lock()
+	fs.dropKeys()
+	fs.rekey = nil
+	fs.keyMu.Unlock()
 	return err
 }
 

@@ -2,12 +2,14 @@ package encrypted
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"io"
 
+	"github.com/awnumar/memguard"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 	"lukechampine.com/blake3"
@@ -145,9 +147,7 @@ func (h *header) wrap(password, master []byte) error {
 	if _, err := io.ReadFull(rand.Reader, h.salt); err != nil {
 		return err
 	}
-	kek := h.kdf.derive(password, h.salt)
-	defer clear(kek)
-	a, err := chacha20poly1305.NewX(kek)
+	a, err := h.kek(password)
 	if err != nil {
 		return err
 	}
@@ -155,11 +155,17 @@ func (h *header) wrap(password, master []byte) error {
 	return nil
 }
 
+// kek derives the key-encryption key from password. It lives in locked,
+// guarded memory until the AEAD is keyed, then is wiped.
+func (h *header) kek(password []byte) (cipher.AEAD, error) {
+	kek := memguard.NewBufferFromBytes(h.kdf.derive(password, h.salt)) // wipes the source
+	defer kek.Destroy()
+	return chacha20poly1305.NewX(kek.Bytes())
+}
+
 // unwrap recovers the master key, or returns ErrWrongPassword.
 func (h *header) unwrap(password []byte) ([]byte, error) {
-	kek := h.kdf.derive(password, h.salt)
-	defer clear(kek)
-	a, err := chacha20poly1305.NewX(kek)
+	a, err := h.kek(password)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,10 @@ const maxDepth = 1 << 16
 // Rename moves oldName in oldParent to newName in newParent, replacing a
 // file, or an empty directory with a directory.
 func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName string, flags uint32) error {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
 	if err := checkName(oldName); err != nil {
 		return err
 	}

@@ -19,6 +19,10 @@ const (
 
 // GetXattr returns one extended attribute; ENODATA if absent.
 func (fs *FS) GetXattr(ino Ino, name string) ([]byte, error) {
+	if err := fs.enter(); err != nil {
+		return nil, err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return nil, err
@@ -35,6 +39,10 @@ func (fs *FS) GetXattr(ino Ino, name string) ([]byte, error) {
 
 // ListXattr returns the names of ino's extended attributes, sorted.
 func (fs *FS) ListXattr(ino Ino) ([]string, error) {
+	if err := fs.enter(); err != nil {
+		return nil, err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return nil, err
@@ -52,6 +60,10 @@ func (fs *FS) ListXattr(ino Ino) ([]string, error) {
 
 // SetXattr sets an extended attribute; flags are XattrCreate or XattrReplace.
 func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
 	switch {
 	case name == "":
 		return syscall.EINVAL
@@ -95,6 +107,10 @@ func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
 
 // RemoveXattr deletes an extended attribute; ENODATA if absent.
 func (fs *FS) RemoveXattr(ino Ino, name string) error {
+	if err := fs.enter(); err != nil {
+		return err
+	}
+	defer fs.leave()
 	n, err := fs.get(ino)
 	if err != nil {
 		return err

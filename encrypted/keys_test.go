@@ -1,0 +1,51 @@
+package encrypted
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rencfs/rencfs/encrypted/storage"
+)
+
+func TestDropKeysAndRekey(t *testing.T) {
+	forCiphers(t, func(t *testing.T, c Cipher) {
+		fs, dir := newTestFS(t, c, 4096)
+		defer fs.Close()
+		st := must[*storage.Dir](t)(storage.OpenDir(dir))
+		f := must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
+		must[int](t)(fs.Write(f.Ino, []byte("unsaved when idle"), 0)) // still in a stripe
+
+		if fs.DropKeysIfIdle(time.Hour, nil) {
+			t.Fatal("dropped keys before the idle time")
+		}
+		wantErr(t, func() error { fs.DropKeysIfIdle(0, nil); _, err := fs.GetAttr(RootIno); return err }(), ErrKeysGone)
+		if fs.KeysLoaded() {
+			t.Fatal("keys still loaded")
+		}
+		// What was unsaved reached the disk before the keys went.
+		other := must[*FS](t)(OpenDir(dir, testPassword))
+		if got := readAll(t, other, f.Ino); string(got) != "unsaved when idle" {
+			t.Fatalf("on disk after drop: %q", got)
+		}
+		other.Close()
+
+		rekeys := 0
+		fs.SetRekey(func() ([]byte, error) {
+			rekeys++
+			return UnwrapKey(st, testPassword)
+		})
+		if got := readAll(t, fs, f.Ino); string(got) != "unsaved when idle" {
+			t.Fatalf("after rekey: %q", got)
+		}
+		if rekeys != 1 || !fs.KeysLoaded() {
+			t.Fatalf("rekeys %d, loaded %v", rekeys, fs.KeysLoaded())
+		}
+		must[Attr](t)(fs.Create(RootIno, "g", 0o644, me))
+		if rekeys != 1 {
+			t.Fatalf("rekeyed %d times for two operations", rekeys)
+		}
+		if !fs.DropKeysIfIdle(0, func() { rekeys += 100 }) || rekeys != 101 {
+			t.Fatalf("drop with callback: rekeys %d", rekeys)
+		}
+	})
+}
