@@ -24,10 +24,16 @@ fuse:
 	@command -v fusermount3 >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3 >/dev/null; }
 
-# deps installs what the tests need on a fresh Debian machine (as root).
+# deps installs what the tests need on a fresh Debian machine (as root):
+# git for the FUSE tests, a D-Bus session bus and gnome-keyring for the
+# keyring tests (not dbus-x11: it would auto-launch stray buses).
 deps: fuse
-	@command -v git >/dev/null || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git >/dev/null; }
+	@missing=""; \
+		command -v git >/dev/null || missing="$$missing git"; \
+		command -v dbus-run-session >/dev/null || missing="$$missing dbus"; \
+		command -v gnome-keyring-daemon >/dev/null || missing="$$missing gnome-keyring"; \
+		if [ -n "$$missing" ]; then apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 test: deps lint unit fuzz
@@ -38,9 +44,10 @@ lint:
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 
-# The FUSE tests mount in temporary directories and unmount when done.
+# The FUSE tests mount in temporary directories and unmount when done; all
+# tests run inside a private D-Bus session with a real gnome-keyring.
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	./scripts/with-keyring.sh $(GO) test -race -count=1 -timeout 20m ./...
 
 # Each decoder's fuzz target, briefly (go test runs one -fuzz target at a time).
 fuzz:

@@ -3,14 +3,17 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/awnumar/memguard"
 	"github.com/spf13/cobra"
 
 	"github.com/rencfs/rencfs/encrypted"
+	"github.com/rencfs/rencfs/encrypted/storage"
 	"github.com/rencfs/rencfs/fusefs"
 	"github.com/rencfs/rencfs/keyring"
 )
@@ -19,6 +22,8 @@ type mountFlags struct {
 	mountPoint, dataDir, cipher string
 	readOnly, allowOther        bool
 	umountOnStart               bool
+	keyring                     string
+	idleTimeout                 time.Duration
 }
 
 func newMount(a *app) *cobra.Command {
@@ -43,6 +48,8 @@ func newMount(a *app) *cobra.Command {
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (root, or user_allow_other in /etc/fuse.conf)")
 	fl.BoolVar(&f.umountOnStart, "umount-on-start", false, "lazily unmount a stale mount at the mount point first")
+	fl.StringVar(&f.keyring, "keyring", "auto", "keep the password in the OS keyring while mounted: auto, always or never")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "wipe the key from memory after this long without activity (0: never)")
 	c.MarkFlagRequired("mount-point")
 	c.MarkFlagRequired("data-dir")
 	return c
@@ -72,14 +79,45 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 		return withCode(exitMount, err)
 	}
 
-	pw := passwordSource{env: envPw, fromEnv: fromEnv, term: keyring.Terminal{In: os.Stdin, Out: os.Stderr}}
-	core, err := openOrInit(f.dataDir, cipher, cmd.Flags().Changed("cipher"), pw)
+	mode, err := keyring.ParseMode(f.keyring)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if f.idleTimeout < 0 {
+		return withCode(exitUsage, fmt.Errorf("--idle-timeout %v is negative", f.idleTimeout))
+	}
+	account, err := keyring.Account(f.dataDir)
+	if err != nil {
+		return withCode(exitStore, err)
+	}
+	var kr keyring.Keyring
+	if mode != keyring.Never {
+		kr = keyring.OS{}
+	}
+	pw := passwordSource{env: envPw, fromEnv: fromEnv, term: keyring.Terminal{In: os.Stdin, Out: os.Stderr}, kr: kr, account: account}
+	h, password, err := unlock(f.dataDir, cipher, cmd.Flags().Changed("cipher"), pw, keyring.HolderOptions{Idle: f.idleTimeout, Log: a.log}, a.log)
 	if err != nil {
 		return err
 	}
-	m, err := fusefs.Mount(f.mountPoint, core, fusefs.Options{ReadOnly: f.readOnly, AllowOther: f.allowOther}, a.log)
+	defer memguard.Purge()
+	stored, err := keyring.Store(keyring.OS{}, mode, account, password, a.log)
+	keyring.Wipe(password)
 	if err != nil {
-		core.Close()
+		h.Close()
+		return err
+	}
+	if stored {
+		h.UseKeyring(func() ([]byte, error) { return keyring.OS{}.Get(account) })
+		defer func() {
+			if err := (keyring.OS{}).Delete(account); err != nil {
+				a.log.Warn("could not remove the password from the keyring", "err", err)
+			}
+		}()
+	}
+
+	m, err := fusefs.Mount(f.mountPoint, h.FS(), fusefs.Options{ReadOnly: f.readOnly, AllowOther: f.allowOther}, a.log)
+	if err != nil {
+		h.Close()
 		return withCode(exitMount, err)
 	}
 	// Signals are caught before announcing readiness, so a script that
@@ -97,7 +135,7 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 		a.log.Info("unmounted from outside")
 		err = m.Unmount(0)
 	}
-	if cerr := core.Close(); err == nil {
+	if cerr := h.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -111,14 +149,24 @@ type passwordSource struct {
 	env     []byte
 	fromEnv bool
 	term    keyring.Terminal
+	kr      keyring.Keyring // nil: do not look there
+	account string
 }
 
-// existing returns the password of an existing store.
-func (p passwordSource) existing() ([]byte, error) {
+// existing returns the password of an existing store: from the
+// environment, the OS keyring (a remount after a crash, say) or the
+// terminal. fromKeyring says where it came from.
+func (p passwordSource) existing() (pw []byte, fromKeyring bool, err error) {
 	if p.fromEnv {
-		return append([]byte(nil), p.env...), nil
+		return append([]byte(nil), p.env...), false, nil
 	}
-	return p.term.Read("Password: ")
+	if p.kr != nil {
+		if pw, err := p.kr.Get(p.account); err == nil {
+			return pw, true, nil
+		}
+	}
+	pw, err = p.term.Read("Password: ")
+	return pw, false, err
 }
 
 // fresh returns the password for a new store, asked twice on a terminal.
@@ -132,43 +180,59 @@ func (p passwordSource) fresh() ([]byte, error) {
 	return p.term.ReadNew("New password for the new store: ")
 }
 
-// openOrInit unlocks the store in dir, or creates one if dir is missing
-// or empty.
-func openOrInit(dir string, cipher encrypted.Cipher, cipherSet bool, pw passwordSource) (*encrypted.FS, error) {
-	empty, err := encrypted.Fresh(dir)
+// unlock opens the store in dir, creating one if dir is missing or
+// empty, and returns its key holder and the password that opened it (for
+// the keyring; the caller wipes it).
+func unlock(dir string, cipher encrypted.Cipher, cipherSet bool, pw passwordSource, opt keyring.HolderOptions, log *slog.Logger) (*keyring.Holder, []byte, error) {
+	fresh, err := encrypted.Fresh(dir)
 	if err != nil {
-		return nil, withCode(exitStore, err)
+		return nil, nil, withCode(exitStore, err)
 	}
-	if empty {
+	var p []byte
+	fromKeyring := false
+	if fresh {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, withCode(exitStore, fmt.Errorf("create data dir: %w", err))
+			return nil, nil, withCode(exitStore, fmt.Errorf("create data dir: %w", err))
 		}
-		p, err := pw.fresh()
-		if err != nil {
-			return nil, err
+		if p, err = pw.fresh(); err != nil {
+			return nil, nil, err
 		}
-		defer keyring.Wipe(p)
 		core, err := encrypted.InitDir(dir, p, encrypted.Options{Cipher: cipher, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
 		if err != nil {
-			return nil, withCode(exitStore, fmt.Errorf("create store in %s: %w", dir, err))
+			keyring.Wipe(p)
+			return nil, nil, withCode(exitStore, fmt.Errorf("create store in %s: %w", dir, err))
 		}
-		return core, nil
+		core.Close() // reopened below, with its key in locked memory
+	} else if p, fromKeyring, err = pw.existing(); err != nil {
+		return nil, nil, err
 	}
-	p, err := pw.existing()
+	st, err := storage.OpenDir(dir)
 	if err != nil {
-		return nil, err
+		keyring.Wipe(p)
+		return nil, nil, withCode(exitStore, err)
 	}
-	defer keyring.Wipe(p)
-	core, err := encrypted.OpenDir(dir, p)
+	h, err := keyring.Unlock(st, p, opt)
+	if errors.Is(err, encrypted.ErrWrongPassword) && fromKeyring {
+		// A stale entry (the password was changed since): drop it and ask.
+		log.Warn("the keyring's password for this data dir is stale; removed it", "data_dir", dir)
+		pw.kr.Delete(pw.account)
+		keyring.Wipe(p)
+		if p, err = pw.term.Read("Password: "); err != nil {
+			return nil, nil, err
+		}
+		h, err = keyring.Unlock(st, p, opt)
+	}
 	if err != nil {
+		keyring.Wipe(p)
 		if errors.Is(err, encrypted.ErrNotStore) {
-			return nil, withCode(exitStore, fmt.Errorf("%s is not a rencfs data dir (and not empty)", dir))
+			return nil, nil, withCode(exitStore, fmt.Errorf("%s is not a rencfs data dir (and not empty)", dir))
 		}
-		return nil, fmt.Errorf("open %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	if cipherSet && core.Cipher() != cipher {
-		core.Close()
-		return nil, withCode(exitUsage, fmt.Errorf("--cipher %s: the store in %s uses %s", cipher, dir, core.Cipher()))
+	if c := h.FS().Cipher(); cipherSet && c != cipher {
+		h.Close()
+		keyring.Wipe(p)
+		return nil, nil, withCode(exitUsage, fmt.Errorf("--cipher %s: the store in %s uses %s", cipher, dir, c))
 	}
-	return core, nil
+	return h, p, nil
 }

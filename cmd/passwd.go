@@ -58,7 +58,7 @@ func (a *app) passwd(cmd *cobra.Command, f passwdFlags) error {
 	term := keyring.Terminal{In: os.Stdin, Out: os.Stderr}
 	oldPw := passwordSource{env: oldEnv, fromEnv: oldFromEnv, term: term}
 	newPw := passwordSource{env: newEnv, fromEnv: newFromEnv, term: term}
-	old, err := oldPw.existing()
+	old, _, err := oldPw.existing()
 	if err != nil {
 		return err
 	}

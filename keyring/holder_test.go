@@ -1,0 +1,152 @@
+package keyring
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rencfs/rencfs/encrypted"
+	"github.com/rencfs/rencfs/encrypted/storage"
+	"github.com/rencfs/rencfs/fusefs"
+)
+
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	_, err := exec.LookPath("fusermount3")
+	if err == nil {
+		_, err = os.Stat("/dev/fuse")
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("FUSE is required in CI: %v", err)
+		}
+		t.Skipf("FUSE unavailable: %v", err)
+	}
+}
+
+var holderPassword = []byte("holder test password")
+
+// newStore makes a store holding one file that the kernel has never
+// seen, so reading it through a mount must reach the store.
+func newStore(t *testing.T) (storage.Storage, encrypted.Ino) {
+	t.Helper()
+	dir := t.TempDir()
+	fs, err := encrypted.InitDir(dir, holderPassword, encrypted.Options{KDF: encrypted.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := fs.Create(encrypted.RootIno, "file", 0o644, encrypted.Owner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Write(a.Ino, []byte("read after the key was wiped"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, a.Ino
+}
+
+// TestIdleWipeThroughMount: with a 1 s idle timeout the key is wiped, and
+// a read through the live mount afterwards still returns the right bytes.
+func TestIdleWipeThroughMount(t *testing.T) {
+	requireFUSE(t)
+	for _, viaKeyring := range []bool{false, true} {
+		name := "enclave"
+		if viaKeyring {
+			name = "keyring"
+		}
+		t.Run(name, func(t *testing.T) {
+			if viaKeyring {
+				requireSecretService(t)
+			}
+			st, _ := newStore(t)
+			logs := &syncBuf{}
+			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			h, err := Unlock(st, holderPassword, HolderOptions{Idle: time.Second, Log: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if viaKeyring {
+				account, _ := Account(t.TempDir())
+				if err := (OS{}).Set(account, holderPassword); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { OS{}.Delete(account) })
+				h.UseKeyring(func() ([]byte, error) { return OS{}.Get(account) })
+			}
+			mnt := t.TempDir()
+			m, err := fusefs.Mount(mnt, h.FS(), fusefs.Options{}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := m.Unmount(10 * time.Second); err != nil {
+					t.Error(err)
+				}
+				if err := h.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			if h.Wiped() {
+				t.Fatal("wiped at once")
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for !h.Wiped() {
+				if time.Now().After(deadline) {
+					t.Fatal("key not wiped 10 s into a 1 s idle timeout")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			got, err := os.ReadFile(filepath.Join(mnt, "file"))
+			if err != nil || string(got) != "read after the key was wiped" {
+				t.Fatalf("read after wipe: %q %v", got, err)
+			}
+			if h.Wiped() {
+				t.Fatal("key still wiped after an access")
+			}
+			l := logs.String()
+			if !strings.Contains(l, "master key wiped after idle") || !strings.Contains(l, "master key restored") || !strings.Contains(l, "from="+name) {
+				t.Fatalf("logs lack the wipe and restore events:\n%s", l)
+			}
+			if strings.Contains(l, string(holderPassword)) {
+				t.Fatal("the password reached the log")
+			}
+		})
+	}
+}
+
+func TestHolderWrongPassword(t *testing.T) {
+	st, _ := newStore(t)
+	if _, err := Unlock(st, []byte("nope"), HolderOptions{}); err != encrypted.ErrWrongPassword {
+		t.Fatalf("err %v", err)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
