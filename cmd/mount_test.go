@@ -52,6 +52,12 @@ func startMount(t *testing.T, bin, mnt, data string, extra ...string) *mountProc
 	args := append([]string{"mount", "-m", mnt, "-d", data}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "RENCFS_PASSWORD=cli test password")
+	return startCmd(t, cmd, mnt)
+}
+
+// startCmd starts a prepared rencfs mount command and waits for its ready line.
+func startCmd(t *testing.T, cmd *exec.Cmd, mnt string) *mountProc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
