@@ -96,9 +96,12 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitUsage, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
-	root.AddCommand(newMount(a), newPasswd(a))
+	root.AddCommand(newMount(a), newPasswd(a), newUmount(a))
 	return root
 }
+
+// NewRoot is the rencfs command tree, for tools that document it (man pages).
+func NewRoot() *cobra.Command { return newRoot() }
 
 func parseLevel(s string) (slog.Level, error) {
 	switch strings.ToUpper(s) {

@@ -132,6 +132,14 @@ func (m *Mounted) close() error {
 	return cerr
 }
 
+// Unmount detaches the mount at dir; EBUSY-like errors come back as they are.
+func Unmount(dir string) error {
+	if err := fuse.Unmount(dir); err != nil {
+		return fmt.Errorf("unmount %s: %w (is a process using it? try --lazy)", dir, err)
+	}
+	return nil
+}
+
 // LazyUnmount detaches a mount now, even busy or dead (after its process
 // was killed); the kernel finishes when the last user leaves.
 func LazyUnmount(dir string) error {
