@@ -5,10 +5,16 @@ GOBIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 5s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/rencfs/rencfs/cmd.version=$(VERSION)
+# Package managers want a version that starts with a digit and has no dash.
+PKG_VERSION := $(shell ./packaging/pkg-version.sh $(VERSION))
+LDFLAGS := -s -w -buildid= -X github.com/rencfs/rencfs/cmd.version=$(VERSION)
+# Static and reproducible: no cgo, no local paths, no build id.
 BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+PREFIX ?= /usr/local
+DESTDIR ?=
+NFPM_VERSION := v2.45.2
 
-.PHONY: build run test deps fuse lint unit fuzz bench clean
+.PHONY: build run test deps fuse lint unit fuzz bench install man completions rpm aur package-check docker clean
 
 build:
 	$(BUILD) -o rencfs .
@@ -56,6 +62,47 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. ./encrypted/...
+
+man:
+	$(GO) run ./tools/genman man
+
+completions: build
+	@mkdir -p dist/completions
+	./rencfs completion bash > dist/completions/rencfs.bash
+	./rencfs completion zsh > dist/completions/_rencfs
+	./rencfs completion fish > dist/completions/rencfs.fish
+
+# install honours PREFIX and DESTDIR (for packagers).
+install: build man completions
+	install -Dm755 rencfs $(DESTDIR)$(PREFIX)/bin/rencfs
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -Dm644 dist/completions/rencfs.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rencfs
+	install -Dm644 dist/completions/_rencfs $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_rencfs
+	install -Dm644 dist/completions/rencfs.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/rencfs.fish
+	install -Dm644 packaging/systemd/rencfs@.service $(DESTDIR)$(PREFIX)/lib/systemd/user/rencfs@.service
+
+# rpm stages an install under dist/root and packages it with nfpm.
+rpm:
+	rm -rf dist/root
+	$(MAKE) install DESTDIR=$(CURDIR)/dist/root PREFIX=/usr
+	@test -x $(GOBIN)/nfpm || $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	RENCFS_VERSION=$(PKG_VERSION) $(GOBIN)/nfpm package -f packaging/nfpm.yaml -p rpm -t dist/
+
+# aur checks that packaging/aur/.SRCINFO matches the PKGBUILD and builds the
+# package from a source tarball of this checkout (makepkg refuses root: it
+# runs as an unprivileged user).
+aur:
+	./packaging/aur/check.sh
+
+# package-check builds the RPM and the AUR package and checks what they hold.
+package-check: rpm aur
+	./packaging/check-rpm.sh dist/rencfs-*.rpm
+
+# docker builds the image (needs a Docker engine); the Dockerfile builds
+# with this Makefile.
+docker:
+	docker build -t rencfs:$(PKG_VERSION) .
 
 clean:
 	rm -rf rencfs bin dist man demo
