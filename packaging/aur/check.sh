@@ -37,5 +37,5 @@ runuser -u builder -- env PATH="$PATH:$(dirname "$(command -v go)")" HOME=/home/
 }
 pkg=$(ls "$work"/rencfs-"$pkgver"-*.pkg.tar.* | head -n 1)
 bsdtar -tf "$pkg" | grep -qx 'usr/bin/rencfs' || { echo "aur: $pkg lacks usr/bin/rencfs" >&2; exit 1; }
-bsdtar -tf "$pkg" | grep -qx 'usr/share/man/man1/rencfs-mount.1' || { echo "aur: $pkg lacks the man pages" >&2; exit 1; }
+bsdtar -tf "$pkg" | grep -q '^usr/share/man/man1/rencfs-mount\.1' || { echo "aur: $pkg lacks the man pages" >&2; exit 1; }
 echo "aur: .SRCINFO matches the PKGBUILD; built $(basename "$pkg")"
