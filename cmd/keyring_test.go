@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rencfs/rencfs/internal/testutil"
 	"github.com/rencfs/rencfs/keyring"
 )
 
@@ -14,13 +15,8 @@ import (
 // remount after a crash uses it without any password source; a clean
 // unmount removes it.
 func TestKeyringRemount(t *testing.T) {
-	requireFUSE(t)
-	if os.Getenv("RENCFS_KEYRING_SESSION") == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs the keyring session of scripts/with-keyring.sh (make test)")
-		}
-		t.Skip("no Secret Service session")
-	}
+	testutil.RequireFUSE(t)
+	testutil.RequireKeyringSession(t)
 	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
 	mnt := t.TempDir()

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rencfs/rencfs/internal/testutil"
 )
 
 // buildBinary compiles rencfs once per test run.
@@ -23,20 +25,6 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	_, err := exec.LookPath("fusermount3")
-	if err == nil {
-		_, err = os.Stat("/dev/fuse")
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("FUSE is required in CI: %v", err)
-		}
-		t.Skipf("FUSE unavailable: %v", err)
-	}
 }
 
 // mountProc is a running "rencfs mount".
@@ -115,7 +103,7 @@ func (p *mountProc) stop(t *testing.T) {
 }
 
 func TestMountSigtermRemount(t *testing.T) {
-	requireFUSE(t)
+	testutil.RequireFUSE(t)
 	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data") // missing: created and initialized
 	mnt := t.TempDir()
@@ -153,7 +141,7 @@ func TestMountSigtermRemount(t *testing.T) {
 }
 
 func TestMountErrors(t *testing.T) {
-	requireFUSE(t)
+	testutil.RequireFUSE(t)
 	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
 	mnt := t.TempDir()
@@ -202,7 +190,7 @@ func TestMountErrors(t *testing.T) {
 // TestStaleMount kills a mount with SIGKILL, sees the dead mount refused
 // with advice, and remounts over it with --umount-on-start.
 func TestStaleMount(t *testing.T) {
-	requireFUSE(t)
+	testutil.RequireFUSE(t)
 	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
 	mnt := t.TempDir()
@@ -235,7 +223,7 @@ func TestStaleMount(t *testing.T) {
 }
 
 func TestNewerFormatRefused(t *testing.T) {
-	requireFUSE(t)
+	testutil.RequireFUSE(t)
 	bin := buildBinary(t)
 	data := filepath.Join(t.TempDir(), "data")
 	mnt := t.TempDir()

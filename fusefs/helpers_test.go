@@ -1,68 +1,32 @@
 package fusefs
 
 import (
-	"bytes"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rencfs/rencfs/encrypted"
+	"github.com/rencfs/rencfs/internal/testutil"
 )
 
 var testPassword = []byte("fuse test password")
 
-// syncBuffer is a log sink the tests can read while the mount writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testMount struct {
 	mnt, data string
-	logs      *syncBuffer
+	logs      *testutil.SyncBuffer
 	m         *Mounted
 	core      *encrypted.FS
 	opt       Options
-}
-
-// requireFUSE fails (never skips) when FUSE is missing in CI; elsewhere
-// it skips with the reason.
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	_, err := exec.LookPath("fusermount3")
-	if err == nil {
-		if _, err = os.Stat("/dev/fuse"); err == nil {
-			return
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("FUSE is required in CI: %v", err)
-	}
-	t.Skipf("FUSE unavailable: %v", err)
 }
 
 // mountT makes a new store and mounts it in t.TempDir(); it is unmounted
 // in t.Cleanup.
 func mountT(t *testing.T, c encrypted.Cipher, opt Options) *testMount {
 	t.Helper()
-	requireFUSE(t)
+	testutil.RequireFUSE(t)
 	data := t.TempDir()
 	core, err := encrypted.InitDir(data, testPassword, encrypted.Options{
 		Cipher: c, KDF: encrypted.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1},
@@ -70,7 +34,7 @@ func mountT(t *testing.T, c encrypted.Cipher, opt Options) *testMount {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := &testMount{mnt: t.TempDir(), data: data, logs: &syncBuffer{}, opt: opt, core: core}
+	tm := &testMount{mnt: t.TempDir(), data: data, logs: &testutil.SyncBuffer{}, opt: opt, core: core}
 	tm.mount(t)
 	return tm
 }

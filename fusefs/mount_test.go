@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rencfs/rencfs/encrypted"
+	"github.com/rencfs/rencfs/internal/testutil"
 )
 
 func forCiphers(t *testing.T, f func(t *testing.T, c encrypted.Cipher)) {
@@ -379,7 +380,7 @@ func TestDamagedFileGivesEIO(t *testing.T) {
 func hex16(v uint64) string { return fmt.Sprintf("%016x", v) }
 
 func TestMountPointChecks(t *testing.T) {
-	requireFUSE(t)
+	testutil.RequireFUSE(t)
 	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
 	if err := CheckMountPoint(tm.mnt); !errors.Is(err, ErrAlreadyMounted) {
 		t.Fatalf("mounted mount point: %v", err)

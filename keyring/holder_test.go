@@ -1,34 +1,18 @@
 package keyring
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rencfs/rencfs/encrypted"
 	"github.com/rencfs/rencfs/encrypted/storage"
 	"github.com/rencfs/rencfs/fusefs"
+	"github.com/rencfs/rencfs/internal/testutil"
 )
-
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	_, err := exec.LookPath("fusermount3")
-	if err == nil {
-		_, err = os.Stat("/dev/fuse")
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("FUSE is required in CI: %v", err)
-		}
-		t.Skipf("FUSE unavailable: %v", err)
-	}
-}
 
 var holderPassword = []byte("holder test password")
 
@@ -61,7 +45,7 @@ func newStore(t *testing.T) (storage.Storage, encrypted.Ino) {
 // TestIdleWipeThroughMount: with a 1 s idle timeout the key is wiped, and
 // a read through the live mount afterwards still returns the right bytes.
 func TestIdleWipeThroughMount(t *testing.T) {
-	requireFUSE(t)
+	testutil.RequireFUSE(t)
 	for _, viaKeyring := range []bool{false, true} {
 		name := "enclave"
 		if viaKeyring {
@@ -69,10 +53,10 @@ func TestIdleWipeThroughMount(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			if viaKeyring {
-				requireSecretService(t)
+				testutil.RequireKeyringSession(t)
 			}
 			st, _ := newStore(t)
-			logs := &syncBuf{}
+			logs := &testutil.SyncBuffer{}
 			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			h, err := Unlock(st, holderPassword, HolderOptions{Idle: time.Second, Log: log})
 			if err != nil {
@@ -132,21 +116,4 @@ func TestHolderWrongPassword(t *testing.T) {
 	if _, err := Unlock(st, []byte("nope"), HolderOptions{}); err != encrypted.ErrWrongPassword {
 		t.Fatalf("err %v", err)
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,23 +8,12 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/rencfs/rencfs/internal/testutil"
 )
 
-// requireSecretService fails in CI (make test runs every test inside a
-// session with gnome-keyring) and skips elsewhere when none is reachable.
-func requireSecretService(t *testing.T) {
-	t.Helper()
-	if os.Getenv("RENCFS_KEYRING_SESSION") != "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("keyring tests need a Secret Service: run them through scripts/with-keyring.sh (make test does)")
-	}
-	t.Skip("no Secret Service session (run through scripts/with-keyring.sh)")
-}
-
 func TestOSKeyringRoundTrip(t *testing.T) {
-	requireSecretService(t)
+	testutil.RequireKeyringSession(t)
 	k := OS{}
 	account, err := Account(t.TempDir())
 	if err != nil {
