@@ -137,7 +137,21 @@ func TestMountSigtermRemount(t *testing.T) {
 			t.Fatalf("%s after remount: %v (%d bytes)", name, err, len(got))
 		}
 	}
-	p.stop(t)
+	// rencfs umount from another process ends the mount cleanly too.
+	if out, err := exec.Command(bin, "umount", "-m", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("rencfs umount: %v: %s", err, out)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("mount after rencfs umount: %v; stderr:\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("mount still running 30 s after rencfs umount")
+	}
+	if out, err := exec.Command(bin, "umount", "-m", mnt).CombinedOutput(); err == nil || !strings.Contains(string(out), "not mounted") {
+		t.Fatalf("umount of nothing: %v: %s", err, out)
+	}
 }
 
 func TestMountErrors(t *testing.T) {
