@@ -36,7 +36,7 @@ fuse:
 deps: fuse
 	@missing=""; \
 		command -v git >/dev/null || missing="$$missing git"; \
-		command -v dbus-run-session >/dev/null || missing="$$missing dbus"; \
+		command -v dbus-run-session >/dev/null && command -v dbus-send >/dev/null || missing="$$missing dbus"; \
 		command -v gnome-keyring-daemon >/dev/null || missing="$$missing gnome-keyring"; \
 		if [ -n "$$missing" ]; then apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
