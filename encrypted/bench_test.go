@@ -79,23 +79,12 @@ func BenchmarkSeqRead(b *testing.B) {
 	})
 }
 
-func BenchmarkRandRead4K(b *testing.B) {
-	forCiphersB(b, func(b *testing.B, c Cipher) {
-		fs, _ := newTestFS(b, c, 0)
-		defer fs.Close()
-		ino := writeBenchFile(b, fs, "f")
-		buf := make([]byte, 4096)
-		b.SetBytes(4096)
-		for b.Loop() {
-			off := mrand.Int64N(benchFileSize/4096) * 4096
-			if _, err := fs.Read(ino, buf, off); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
+func BenchmarkRandRead4K(b *testing.B)  { benchRandom4K(b, (*FS).Read) }
+func BenchmarkRandWrite4K(b *testing.B) { benchRandom4K(b, (*FS).Write) }
 
-func BenchmarkRandWrite4K(b *testing.B) {
+// benchRandom4K does 4 KiB reads or writes at random aligned offsets of
+// a 64 MiB file.
+func benchRandom4K(b *testing.B, io func(*FS, Ino, []byte, int64) (int, error)) {
 	forCiphersB(b, func(b *testing.B, c Cipher) {
 		fs, _ := newTestFS(b, c, 0)
 		defer fs.Close()
@@ -104,7 +93,7 @@ func BenchmarkRandWrite4K(b *testing.B) {
 		b.SetBytes(4096)
 		for b.Loop() {
 			off := mrand.Int64N(benchFileSize/4096) * 4096
-			if _, err := fs.Write(ino, buf, off); err != nil {
+			if _, err := io(fs, ino, buf, off); err != nil {
 				b.Fatal(err)
 			}
 		}
