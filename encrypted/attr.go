@@ -159,7 +159,7 @@ func (fs *FS) flush(ino Ino) error {
 		return err
 	}
 	defer fs.put(n)
-	return fs.flushNode(n)
+	return fs.flushNode(n, false)
 }
 
 // Release ends a handle opened with Open, storing what the file still
@@ -181,25 +181,14 @@ func (fs *FS) Release(ino Ino) error {
 	last, unlinked := n.opens == 0, n.in.nlink == 0
 	n.mu.Unlock()
 	if !(last && unlinked) {
-		n.content.RLock()
-		err = fs.flushChunks(n, last)
-		n.content.RUnlock()
-		if err != nil {
-			return err
-		}
+		return fs.flushNode(n, last)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.removed {
-		return nil
+	if n.removed || n.opens > 0 || n.in.nlink > 0 {
+		return nil // reopened or relinked meanwhile, or already gone
 	}
-	if n.opens == 0 && n.in.nlink == 0 {
-		return fs.removeNode(n)
-	}
-	if n.dirty {
-		return fs.writeInode(n)
-	}
-	return nil
+	return fs.removeNode(n)
 }
 
 // Fsync makes ino's content and metadata durable. The backend syncs

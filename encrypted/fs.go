@@ -176,13 +176,7 @@ func (fs *FS) flushAll(drop bool) error {
 	fs.mu.Unlock()
 	var first error
 	for _, n := range nodes {
-		err := fs.flushNode(n)
-		if err == nil && drop {
-			n.content.RLock()
-			err = fs.flushChunks(n, true)
-			n.content.RUnlock()
-		}
-		if err != nil && first == nil {
+		if err := fs.flushNode(n, drop); err != nil && first == nil {
 			first = err
 		}
 		fs.put(n)
@@ -317,10 +311,11 @@ func (fs *FS) writeInode(n *node) error {
 }
 
 // flushNode stores n's unsaved content, then its inode if it changed
-// (in this order, so that the inode never lists a chunk not yet stored).
-func (fs *FS) flushNode(n *node) error {
+// (in this order, so that the inode never lists a chunk not yet stored);
+// drop also forgets the plaintext n caches.
+func (fs *FS) flushNode(n *node, drop bool) error {
 	n.content.RLock()
-	err := fs.flushChunks(n, false)
+	err := fs.flushChunks(n, drop)
 	n.content.RUnlock()
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package fusefs
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,9 +22,6 @@ import (
 type Options struct {
 	ReadOnly   bool
 	AllowOther bool
-	// Activity, if set, is called at the start of every request (the key
-	// holder's idle timer listens to it).
-	Activity func()
 }
 
 // Mounted is a live mount, served in the background.
@@ -74,15 +70,8 @@ func Mount(dir string, core *encrypted.FS, opt Options, log *slog.Logger) (*Moun
 	if err != nil {
 		return nil, mountError(dir, err)
 	}
-	cfg := &fs.Config{}
-	if opt.Activity != nil {
-		cfg.WithContext = func(ctx context.Context, _ fuse.Request) context.Context {
-			opt.Activity()
-			return ctx
-		}
-	}
 	m := &Mounted{dir: dir, conn: conn, done: make(chan struct{})}
-	srv := fs.New(conn, cfg)
+	srv := fs.New(conn, nil)
 	go func() {
 		m.err = srv.Serve(New(core, log))
 		close(m.done)
