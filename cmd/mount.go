@@ -188,28 +188,36 @@ func unlock(dir string, cipher encrypted.Cipher, cipherSet bool, pw passwordSour
 	if err != nil {
 		return nil, nil, withCode(exitStore, err)
 	}
-	var p []byte
-	fromKeyring := false
 	if fresh {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, nil, withCode(exitStore, fmt.Errorf("create data dir: %w", err))
 		}
+	}
+	st, err := storage.OpenDir(dir)
+	if fresh && err == nil {
+		// A new store: its key goes straight to the holder, one derivation.
+		var p []byte
 		if p, err = pw.fresh(); err != nil {
 			return nil, nil, err
 		}
-		core, err := encrypted.InitDir(dir, p, encrypted.Options{Cipher: cipher, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
+		master, err := encrypted.InitKey(st, p, encrypted.Options{Cipher: cipher, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
 		if err != nil {
 			keyring.Wipe(p)
 			return nil, nil, withCode(exitStore, fmt.Errorf("create store in %s: %w", dir, err))
 		}
-		core.Close() // reopened below, with its key in locked memory
-	} else if p, fromKeyring, err = pw.existing(); err != nil {
-		return nil, nil, err
+		h, err := keyring.UnlockKey(st, master, opt)
+		if err != nil {
+			keyring.Wipe(p)
+			return nil, nil, err
+		}
+		return h, p, nil
 	}
-	st, err := storage.OpenDir(dir)
 	if err != nil {
-		keyring.Wipe(p)
 		return nil, nil, withCode(exitStore, err)
+	}
+	p, fromKeyring, err := pw.existing()
+	if err != nil {
+		return nil, nil, err
 	}
 	h, err := keyring.Unlock(st, p, opt)
 	if errors.Is(err, encrypted.ErrWrongPassword) && fromKeyring {

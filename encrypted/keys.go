@@ -21,6 +21,18 @@ func UnwrapKey(st storage.Storage, password []byte) ([]byte, error) {
 	return h.unwrap(password)
 }
 
+// InitKey is Init for a key holder: it creates the store in st and
+// returns its master key (the caller owns it, and may pass it to OpenKey)
+// instead of an open FS, so the new store costs one key derivation.
+func InitKey(st storage.Storage, password []byte, opt Options) ([]byte, error) {
+	fs, err := Init(st, password, opt)
+	if err != nil {
+		return nil, err
+	}
+	clear(fs.names.key)
+	return fs.master, nil
+}
+
 // OpenKey opens the store in st with its master key, which the FS takes
 // over: it is wiped by DropKeys and Close. A caller that keeps the key in
 // locked memory passes that memory here.

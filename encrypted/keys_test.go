@@ -49,3 +49,20 @@ func TestDropKeysAndRekey(t *testing.T) {
 		}
 	})
 }
+
+func TestInitKeyOpenKey(t *testing.T) {
+	dir := t.TempDir()
+	st := must[*storage.Dir](t)(storage.OpenDir(dir))
+	master := must[[]byte](t)(InitKey(st, testPassword, Options{KDF: testKDF}))
+	fs := must[*FS](t)(OpenKey(st, master))
+	must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
+	must[error](t)(nil, fs.Close())
+	fs = must[*FS](t)(OpenDir(dir, testPassword))
+	defer fs.Close()
+	if names := listNames(t, fs, RootIno); len(names) != 1 {
+		t.Fatalf("readdir %v", names)
+	}
+	if _, err := OpenKey(st, make([]byte, 16)); err == nil {
+		t.Fatal("a 16-byte key accepted")
+	}
+}

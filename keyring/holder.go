@@ -41,6 +41,13 @@ func Unlock(st storage.Storage, password []byte, opt HolderOptions) (*Holder, er
 	if err != nil {
 		return nil, err
 	}
+	return UnlockKey(st, master, opt)
+}
+
+// UnlockKey hands the master key of the store in st (from
+// encrypted.InitKey or UnwrapKey) to a new Holder, which wipes the slice.
+func UnlockKey(st storage.Storage, master []byte, opt HolderOptions) (*Holder, error) {
+	var err error
 	h := &Holder{st: st, idle: opt.Idle, log: opt.Log, stop: make(chan struct{}), done: make(chan struct{})}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
