@@ -37,6 +37,7 @@ func (fs *FS) attr(n *node) Attr {
 		for _, e := range in.extents {
 			bytes += (e.end - e.start) * fs.cs
 		}
+		bytes += uint64(len(in.inline))
 		a.Blocks = (min(bytes, in.size) + 511) / 512
 	}
 	return a
@@ -103,6 +104,13 @@ func (fs *FS) SetAttr(ino Ino, s SetAttr) (Attr, error) {
 	}
 	in.ctime = fs.now()
 	n.dirty = true
+	if n.opens == 0 && n.pendDir == nil && !n.removed {
+		// No close will store it: store it now, so that changed inodes
+		// do not pile up in memory (chmod -R over a million files).
+		if err := fs.writeInode(n); err != nil {
+			return Attr{}, err
+		}
+	}
 	return fs.attr(n), nil
 }
 
@@ -159,6 +167,9 @@ func (fs *FS) flush(ino Ino) error {
 		return err
 	}
 	defer fs.put(n)
+	if err := fs.settle(n); err != nil {
+		return err
+	}
 	return fs.flushNode(n, false)
 }
 
@@ -181,6 +192,9 @@ func (fs *FS) Release(ino Ino) error {
 	last, unlinked := n.opens == 0, n.in.nlink == 0
 	n.mu.Unlock()
 	if !(last && unlinked) {
+		if err := fs.settle(n); err != nil {
+			return err
+		}
 		return fs.flushNode(n, last)
 	}
 	n.mu.Lock()

@@ -42,7 +42,12 @@ func (fs *FS) entryName(dir Ino, tag []byte) string {
 }
 
 // readEntry finds name in dir: ENOENT if absent, ErrCorrupt if damaged.
+// A pending name is found in memory: callers that change the entry on
+// disk settle it first.
 func (fs *FS) readEntry(dir *node, name string) (*entry, error) {
+	if e := fs.pendingEntry(dir, name); e != nil {
+		return e, nil
+	}
 	tag := fs.names.entryTag(dir.ino, name)
 	obj, err := fs.st.Get(fs.entryName(dir.ino, tag))
 	if errors.Is(err, storage.ErrNotExist) {
@@ -101,6 +106,9 @@ func (fs *FS) absent(dir *node, name string) error {
 
 // isEmpty reports whether directory ino has no entries.
 func (fs *FS) isEmpty(ino Ino) (bool, error) {
+	if fs.hasPending(ino) {
+		return false, nil
+	}
 	for _, err := range fs.st.List(fs.names.dirGroup(ino)) {
 		if err != nil {
 			return false, err
@@ -155,12 +163,12 @@ type Owner struct{ UID, GID uint32 }
 
 // Create makes a regular file; EEXIST if name exists.
 func (fs *FS) Create(parent Ino, name string, mode uint32, o Owner) (Attr, error) {
-	return fs.mknode(parent, name, &inode{mode: syscall.S_IFREG | mode&^syscall.S_IFMT, uid: o.UID, gid: o.GID})
+	return fs.mknode(parent, name, &inode{mode: syscall.S_IFREG | mode&^syscall.S_IFMT, uid: o.UID, gid: o.GID}, true)
 }
 
 // Mkdir makes a directory.
 func (fs *FS) Mkdir(parent Ino, name string, mode uint32, o Owner) (Attr, error) {
-	return fs.mknode(parent, name, &inode{mode: syscall.S_IFDIR | mode&^syscall.S_IFMT, uid: o.UID, gid: o.GID})
+	return fs.mknode(parent, name, &inode{mode: syscall.S_IFDIR | mode&^syscall.S_IFMT, uid: o.UID, gid: o.GID}, false)
 }
 
 // Mknod makes a regular file, fifo, socket or device node; mode carries the type.
@@ -172,7 +180,7 @@ func (fs *FS) Mknod(parent Ino, name string, mode uint32, rdev uint64, o Owner) 
 	default:
 		return Attr{}, syscall.EINVAL
 	}
-	return fs.mknode(parent, name, &inode{mode: mode, rdev: rdev, uid: o.UID, gid: o.GID})
+	return fs.mknode(parent, name, &inode{mode: mode, rdev: rdev, uid: o.UID, gid: o.GID}, false)
 }
 
 // Symlink makes a symbolic link to target.
@@ -186,10 +194,13 @@ func (fs *FS) Symlink(parent Ino, name, target string, o Owner) (Attr, error) {
 	return fs.mknode(parent, name, &inode{
 		mode: syscall.S_IFLNK | 0o777, uid: o.UID, gid: o.GID,
 		target: []byte(target), size: uint64(len(target)),
-	})
+	}, false)
 }
 
-func (fs *FS) mknode(parent Ino, name string, in *inode) (Attr, error) {
+// mknode makes name in parent. lazy keeps it in memory until it is
+// flushed or its name is needed on disk (pending.go): for Create, whose
+// file is open and will be flushed on close.
+func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error) {
 	if err := fs.enter(); err != nil {
 		return Attr{}, err
 	}
@@ -219,13 +230,17 @@ func (fs *FS) mknode(parent Ino, name string, in *inode) (Attr, error) {
 		in.parent = parent
 	}
 	n := &node{ino: ino, in: in}
-	// The inode goes first: a crash between the two writes leaves an
-	// unreachable inode, never an entry pointing nowhere.
-	if err := fs.writeInode(n); err != nil {
-		return Attr{}, err
-	}
-	if err := fs.writeEntry(p, &entry{name: name, ino: ino, typ: in.mode & syscall.S_IFMT}); err != nil {
-		return Attr{}, err
+	if lazy {
+		fs.pend(p, name, n)
+	} else {
+		// The inode goes first: a crash between the two writes leaves an
+		// unreachable inode, never an entry pointing nowhere.
+		if err := fs.writeInode(n); err != nil {
+			return Attr{}, err
+		}
+		if err := fs.writeEntry(p, &entry{name: name, ino: ino, typ: in.mode & syscall.S_IFMT}); err != nil {
+			return Attr{}, err
+		}
 	}
 	fs.mu.Lock()
 	fs.nodes[ino] = n
@@ -257,6 +272,9 @@ func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
 		return Attr{}, err
 	}
 	defer fs.put(n)
+	if err := fs.settle(n); err != nil { // its first name goes to disk before a second
+		return Attr{}, err
+	}
 	p, err := fs.dirNode(newParent)
 	if err != nil {
 		return Attr{}, err
@@ -328,6 +346,9 @@ func (fs *FS) Unlink(parent Ino, name string) error {
 	defer fs.put(p)
 	p.dirMu.Lock()
 	defer p.dirMu.Unlock()
+	if err := fs.settleName(p, name); err != nil {
+		return err
+	}
 	e, err := fs.readEntry(p, name)
 	if err != nil {
 		return err
@@ -434,6 +455,13 @@ func (fs *FS) ReadDir(ino Ino) iter.Seq2[Dirent, error] {
 			return
 		}
 		defer fs.put(p)
+		p.dirMu.Lock()
+		err = fs.settleDir(p)
+		p.dirMu.Unlock()
+		if err != nil {
+			yield(Dirent{}, err)
+			return
+		}
 		group := fs.names.dirGroup(ino)
 		for name, err := range fs.st.List(group) {
 			if err != nil {

@@ -54,3 +54,15 @@ func (x extents) truncate(n uint64) extents {
 	}
 	return x[:i]
 }
+
+// dropFirst removes chunk 0, whose content has moved into the inode.
+func (x extents) dropFirst() extents {
+	switch {
+	case len(x) == 0 || x[0].start > 0:
+		return x
+	case x[0].end == 1:
+		return x[1:]
+	}
+	x[0].start = 1
+	return x
+}

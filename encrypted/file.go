@@ -53,13 +53,23 @@ func (fs *FS) regular(ino Ino) (*node, error) {
 
 func (n *node) stripe(idx uint64) *stripe { return &n.stripes[idx%nStripes] }
 
+// maxInline is the largest chunk 0 kept inside the inode object instead
+// of a chunk object of its own: most files are small, and this stores one
+// object fewer for each of them. It is a format constant (docs/format.md).
+const maxInline = 4096
+
 // loadChunk reads and opens chunk idx from disk: its plaintext as stored
-// (shorter than a chunk at the end of a file), or nil for a hole.
+// (shorter than a chunk at the end of a file), or nil for a hole. An
+// inline chunk 0 comes from the inode; callers must not change it.
 func (fs *FS) loadChunk(n *node, idx uint64) ([]byte, error) {
 	n.mu.Lock()
 	present := n.in.extents.contains(idx)
+	inline := n.in.inline
 	n.mu.Unlock()
 	if !present {
+		if idx == 0 {
+			return inline, nil
+		}
 		return nil, nil
 	}
 	obj, err := fs.st.GetChunk(uint64(n.ino), idx)
@@ -96,16 +106,45 @@ func (fs *FS) chunk(n *node, s *stripe, idx uint64) ([]byte, error) {
 	return pt, nil
 }
 
-// putChunk seals and stores chunk idx, then lists it in the extents.
+// putChunk seals and stores chunk idx, then lists it in the extents; a
+// small chunk 0 goes into the inode instead, stored with it.
 func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
+	if idx == 0 && len(pt) <= maxInline && uint64(len(pt)) < fs.cs { // a full chunk stays a chunk
+		return fs.putInline(n, pt)
+	}
 	obj := seal(fs.aead(n, purposeContent), nil, pt, chunkAD(n.ino, idx))
 	if err := fs.st.PutChunk(uint64(n.ino), idx, obj); err != nil {
 		return fmt.Errorf("write chunk %d: %w", idx, err)
 	}
 	n.mu.Lock()
 	n.in.extents = n.in.extents.add(idx)
+	if idx == 0 {
+		n.in.inline = nil
+	}
 	n.dirty = true
 	n.mu.Unlock()
+	return nil
+}
+
+// putInline makes pt chunk 0's content, inside the inode. A chunk 0 object
+// it replaces is deleted only once the inode no longer lists it.
+func (fs *FS) putInline(n *node, pt []byte) error {
+	n.mu.Lock()
+	n.in.inline = append([]byte(nil), pt...) // pt may be a slot others read
+	stored := n.in.extents.contains(0)
+	n.in.extents = n.in.extents.dropFirst()
+	n.dirty = true
+	var err error
+	if stored {
+		err = fs.writeInode(n)
+	}
+	n.mu.Unlock()
+	if err != nil || !stored {
+		return err
+	}
+	if err := fs.st.DeleteChunk(uint64(n.ino), 0); err != nil {
+		return fmt.Errorf("delete chunk 0 of %016x: %w", uint64(n.ino), err)
+	}
 	return nil
 }
 
@@ -331,6 +370,9 @@ func (fs *FS) truncate(n *node, size uint64) error {
 	dropped := slices.Clone(n.in.extents)
 	n.in.size = size
 	n.in.extents = n.in.extents.truncate(keep)
+	if keep == 0 {
+		n.in.inline = nil
+	}
 	fs.touch(n)
 	// The inode must forget the chunks before they go, or a crash would
 	// leave it pointing at deleted chunks.

@@ -176,7 +176,11 @@ func (fs *FS) flushAll(drop bool) error {
 	fs.mu.Unlock()
 	var first error
 	for _, n := range nodes {
-		if err := fs.flushNode(n, drop); err != nil && first == nil {
+		err := fs.settle(n)
+		if err == nil {
+			err = fs.flushNode(n, drop)
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 		fs.put(n)
@@ -211,6 +215,12 @@ type node struct {
 	removed bool // inode object deleted: the file is gone
 
 	dirtyChunks int // stripes holding unsaved content
+
+	// A file Create keeps in memory (see pending.go) knows its directory
+	// and name; the directory knows its pending files by name.
+	pendDir  *node
+	pendName string
+	pending  map[string]*node
 
 	keyMu sync.Mutex // guards aeads; separate so it can be taken with or without mu
 	aeads map[string]cipher.AEAD
@@ -281,6 +291,13 @@ func (fs *FS) get(ino Ino) (*node, error) {
 	n.pins = 1
 	fs.nodes[ino] = n
 	return n, nil
+}
+
+// pin adds a pin to a node the caller already holds pinned, or knows cached.
+func (fs *FS) pin(n *node) {
+	fs.mu.Lock()
+	n.pins++
+	fs.mu.Unlock()
 }
 
 // put unpins a node, dropping clean idle nodes once the cache is full.

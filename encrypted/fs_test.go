@@ -115,9 +115,9 @@ func TestSparseAndTruncate(t *testing.T) {
 		if got := readAll(t, fs, f.Ino); !bytes.Equal(got, want) {
 			t.Fatal("after reopen differs")
 		}
-		// Only chunk 0 is left on disk.
-		if n := countChunks(t, dir, f.Ino); n != 1 {
-			t.Fatalf("%d chunk files left, want 1", n)
+		// No chunk object is left: the two bytes of chunk 0 live in the inode.
+		if n := countChunks(t, dir, f.Ino); n != 0 {
+			t.Fatalf("%d chunk files left, want 0", n)
 		}
 		// Truncating a directory fails.
 		_, err := fs.SetAttr(RootIno, SetAttr{Size: &size})

@@ -59,6 +59,14 @@ func must[T any](t testing.TB) func(T, error) T {
 	}
 }
 
+// must0 fails the test on an error.
+func must0(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func wantErr(t testing.TB, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {

@@ -28,11 +28,13 @@ type inode struct {
 	parent     Ino    // directories only: for "..", rename cycle checks
 	target     []byte // symlinks only
 	extents    extents
+	inline     []byte // chunk 0, when small enough to live here (see maxInline)
 	xattrs     map[string][]byte
 	generation uint64 // bumped on every encode, for debugging rollbacks
 }
 
-const inodeVersion = 1
+// inodeVersion 2 added the inline content; version 1 objects still decode.
+const inodeVersion = 2
 
 func (n *inode) isDir() bool { return n.mode&syscall.S_IFMT == syscall.S_IFDIR }
 func (n *inode) isReg() bool { return n.mode&syscall.S_IFMT == syscall.S_IFREG }
@@ -49,7 +51,7 @@ func appendBytes(b, s []byte) []byte {
 
 // encode is the plaintext of an inode object; layout in docs/format.md.
 func (n *inode) encode() []byte {
-	b := make([]byte, 0, 128+len(n.target)+16*len(n.extents))
+	b := make([]byte, 0, 128+len(n.target)+16*len(n.extents)+len(n.inline))
 	b = append(b, inodeVersion)
 	b = binary.BigEndian.AppendUint32(b, n.mode)
 	b = binary.BigEndian.AppendUint32(b, n.uid)
@@ -78,7 +80,7 @@ func (n *inode) encode() []byte {
 		b = appendBytes(b, []byte(k))
 		b = appendBytes(b, n.xattrs[k])
 	}
-	return b
+	return appendBytes(b, n.inline)
 }
 
 // decoder reads big-endian fields and remembers the first short read.
@@ -141,8 +143,9 @@ func (d *decoder) bytes() []byte {
 // authentication, but still checks every length: fuzzing feeds it garbage.
 func decodeInode(b []byte) (*inode, error) {
 	d := &decoder{b: b}
-	if v := d.u8(); d.err == nil && v != inodeVersion {
-		d.err = fmt.Errorf("version %d", v)
+	ver := d.u8()
+	if d.err == nil && (ver < 1 || ver > inodeVersion) {
+		d.err = fmt.Errorf("version %d", ver)
 	}
 	n := &inode{}
 	n.mode = d.u32()
@@ -186,6 +189,17 @@ func decodeInode(b []byte) (*inode, error) {
 		if d.err == nil {
 			n.xattrs[string(k)] = append([]byte{}, v...)
 		}
+	}
+	if ver >= 2 {
+		if c := d.bytes(); len(c) > 0 {
+			n.inline = append([]byte(nil), c...)
+		}
+	}
+	if d.err == nil && len(n.inline) > maxInline {
+		d.err = fmt.Errorf("inline content of %d bytes", len(n.inline))
+	}
+	if d.err == nil && len(n.inline) > 0 && n.extents.contains(0) {
+		d.err = errors.New("chunk 0 both inline and stored")
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))

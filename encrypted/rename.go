@@ -54,6 +54,9 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 		defer dp.dirMu.Unlock()
 	}
 
+	if err := errors.Join(fs.settleName(sp, oldName), fs.settleName(dp, newName)); err != nil {
+		return err
+	}
 	se, err := fs.readEntry(sp, oldName)
 	if err != nil {
 		return err

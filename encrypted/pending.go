@@ -1,0 +1,127 @@
+package encrypted
+
+import "syscall"
+
+// A regular file made by Create is held in memory until its first flush
+// (close, fsync, sync, the idle wipe) or until an operation needs its name
+// on disk (unlink, rename, link, readdir). Then its content, its inode and
+// its entry are stored in that order, as one settle. Most new files are
+// written and closed at once, so this stores two objects per small file,
+// not an empty inode and entry first and the inode again at close. A file
+// never flushed is lost in a crash, as its unsaved content would be: POSIX
+// promises nothing before fsync.
+
+// pend records n, just created as name in dir, as not yet stored. It pins
+// dir, which must stay cached while it holds a pending name. Callers hold
+// dir.dirMu and own n alone.
+func (fs *FS) pend(dir *node, name string, n *node) {
+	n.dirty = true
+	n.pendDir, n.pendName = dir, name
+	dir.mu.Lock()
+	if dir.pending == nil {
+		dir.pending = map[string]*node{}
+	}
+	dir.pending[name] = n
+	dir.mu.Unlock()
+	fs.pin(dir)
+}
+
+// pendingEntry returns the entry of a pending name in dir, or nil.
+func (fs *FS) pendingEntry(dir *node, name string) *entry {
+	dir.mu.Lock()
+	n := dir.pending[name]
+	dir.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return &entry{name: name, ino: n.ino, typ: n.in.mode & syscall.S_IFMT}
+}
+
+// settleName stores name in dir if it is pending. Callers hold dir.dirMu.
+func (fs *FS) settleName(dir *node, name string) error {
+	dir.mu.Lock()
+	n := dir.pending[name]
+	dir.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	return fs.settleLocked(dir, n)
+}
+
+// settleDir stores every pending name in dir. Callers hold dir.dirMu.
+func (fs *FS) settleDir(dir *node) error {
+	dir.mu.Lock()
+	nodes := make([]*node, 0, len(dir.pending))
+	for _, n := range dir.pending {
+		nodes = append(nodes, n)
+	}
+	dir.mu.Unlock()
+	for _, n := range nodes {
+		if err := fs.settleLocked(dir, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle stores n's name if n is pending. Callers hold no dirMu.
+func (fs *FS) settle(n *node) error {
+	n.mu.Lock()
+	dir := n.pendDir
+	if dir != nil {
+		fs.pin(dir) // the settle below may drop the pending pin
+	}
+	n.mu.Unlock()
+	if dir == nil {
+		return nil
+	}
+	defer fs.put(dir)
+	dir.dirMu.Lock()
+	defer dir.dirMu.Unlock()
+	return fs.settleLocked(dir, n)
+}
+
+// settleLocked stores pending n: content and inode first, then the entry,
+// so that a crash in between leaves an unreachable inode, never an entry
+// pointing nowhere. Callers hold dir.dirMu, which keeps n pending in dir
+// (or not) until it returns.
+func (fs *FS) settleLocked(dir, n *node) error {
+	n.mu.Lock()
+	name, still := n.pendName, n.pendDir == dir
+	n.mu.Unlock()
+	if !still {
+		return nil // settled meanwhile
+	}
+	if err := fs.flushNode(n, false); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	e := &entry{name: name, ino: n.ino, typ: n.in.mode & syscall.S_IFMT}
+	n.mu.Unlock()
+	if err := fs.writeEntry(dir, e); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.pendDir, n.pendName = nil, ""
+	n.mu.Unlock()
+	dir.mu.Lock()
+	delete(dir.pending, name)
+	dir.mu.Unlock()
+	fs.put(dir)
+	return nil
+}
+
+// hasPending reports whether cached directory ino holds pending names.
+func (fs *FS) hasPending(ino Ino) bool {
+	fs.mu.Lock()
+	n := fs.nodes[ino]
+	fs.mu.Unlock()
+	if n == nil {
+		return false // pending names pin their directory: it would be cached
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.pending) > 0
+}

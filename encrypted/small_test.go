@@ -1,0 +1,187 @@
+package encrypted
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+)
+
+// objectCount counts the inode, entry and chunk objects in a data dir.
+func objectCount(t *testing.T, dir string) (inodes, entries, chunks int) {
+	t.Helper()
+	for kind, n := range map[string]*int{"i": &inodes, "d": &entries, "c": &chunks} {
+		err := filepath.WalkDir(filepath.Join(dir, kind), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				*n++
+			}
+			return err
+		})
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	return inodes, entries, chunks
+}
+
+// A small file's content lives in its inode; it moves to a chunk object
+// when it grows past maxInline and back when it shrinks.
+func TestInlineContent(t *testing.T) {
+	forCiphers(t, func(t *testing.T, c Cipher) {
+		fs, dir := newTestFS(t, c, DefaultChunkSize)
+		f := must[Attr](t)(fs.Create(RootIno, "small", 0o644, me))
+		small := bytes.Repeat([]byte("s"), maxInline)
+		must[int](t)(fs.Write(f.Ino, small, 0))
+		must0(t, fs.Release(f.Ino))
+		if n := countChunks(t, dir, f.Ino); n != 0 {
+			t.Fatalf("%d-byte file: %d chunk objects, want 0", len(small), n)
+		}
+		if a := must[Attr](t)(fs.GetAttr(f.Ino)); a.Blocks != maxInline/512 {
+			t.Fatalf("blocks %d, want %d", a.Blocks, maxInline/512)
+		}
+
+		// One byte more: chunk 0 becomes an object.
+		must[int](t)(fs.Write(f.Ino, []byte("!"), maxInline))
+		must0(t, fs.Flush(f.Ino))
+		if n := countChunks(t, dir, f.Ino); n != 1 {
+			t.Fatalf("%d-byte file: %d chunk objects, want 1", maxInline+1, n)
+		}
+		fs = reopen(t, fs, dir)
+		want := append(slices.Clone(small), '!')
+		if got := readAll(t, fs, f.Ino); !bytes.Equal(got, want) {
+			t.Fatalf("after growing: %d bytes, want %d", len(got), len(want))
+		}
+
+		// Shrinking moves it back in; the chunk object goes.
+		size := uint64(10)
+		must[Attr](t)(fs.SetAttr(f.Ino, SetAttr{Size: &size}))
+		if n := countChunks(t, dir, f.Ino); n != 0 {
+			t.Fatalf("after shrinking: %d chunk objects, want 0", n)
+		}
+		fs = reopen(t, fs, dir)
+		defer fs.Close()
+		if got := readAll(t, fs, f.Ino); !bytes.Equal(got, small[:10]) {
+			t.Fatalf("after shrinking: %q", got)
+		}
+
+		// A sparse file keeps a small chunk 0 inline and the rest as chunks.
+		must[int](t)(fs.Write(f.Ino, []byte("far"), 3*DefaultChunkSize))
+		must0(t, fs.Flush(f.Ino))
+		want = make([]byte, 3*DefaultChunkSize+3)
+		copy(want, small[:10])
+		copy(want[3*DefaultChunkSize:], "far")
+		if got := readAll(t, fs, f.Ino); !bytes.Equal(got, want) {
+			t.Fatal("sparse file with inline chunk 0 reads wrong")
+		}
+		if n := countChunks(t, dir, f.Ino); n != 1 {
+			t.Fatalf("sparse: %d chunk objects, want 1", n)
+		}
+	})
+}
+
+// Inode objects of version 1 (before inline content) still decode.
+func TestDecodeInodeVersion1(t *testing.T) {
+	in := &inode{mode: syscall.S_IFREG | 0o640, nlink: 1, size: 7, extents: extents{{0, 1}}}
+	b := in.encode()
+	b[0] = 1
+	b = b[:len(b)-4] // version 1 ends before the inline length
+	got, err := decodeInode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.mode != in.mode || got.size != 7 || !slices.Equal(got.extents, in.extents) || got.inline != nil {
+		t.Fatalf("decoded %+v", got)
+	}
+	// An inode listing chunk 0 both ways is corrupt.
+	in.inline = []byte("x")
+	if _, err := decodeInode(in.encode()); !isCorrupt(err) {
+		t.Fatalf("chunk 0 twice: %v", err)
+	}
+}
+
+// A created file stays in memory until it is flushed: then its inode and
+// entry are stored at once. Until then every operation sees it.
+func TestPendingCreate(t *testing.T) {
+	fs, dir := newTestFS(t, XChaCha20Poly1305, DefaultChunkSize)
+	d := must[Attr](t)(fs.Mkdir(RootIno, "d", 0o755, me))
+	must0(t, fs.Sync())
+	i0, e0, _ := objectCount(t, dir)
+
+	f := must[Attr](t)(fs.Create(d.Ino, "f", 0o644, me))
+	must[int](t)(fs.Write(f.Ino, []byte("hello"), 0))
+	if i, e, _ := objectCount(t, dir); i != i0 || e != e0 {
+		t.Fatalf("before flush: %d inodes, %d entries stored, want %d, %d", i, e, i0, e0)
+	}
+	// Seen by lookup, readdir, create (EEXIST) and rmdir (ENOTEMPTY).
+	if a := must[Attr](t)(fs.Lookup(d.Ino, "f")); a.Ino != f.Ino || a.Size != 5 {
+		t.Fatalf("lookup pending: %+v", a)
+	}
+	_, err := fs.Create(d.Ino, "f", 0o644, me)
+	wantErr(t, err, syscall.EEXIST)
+	wantErr(t, fs.Rmdir(RootIno, "d"), syscall.ENOTEMPTY)
+	if names := dirNames(t, fs, d.Ino); !slices.Equal(names, []string{"f"}) {
+		t.Fatalf("readdir: %q", names)
+	}
+
+	// Flush stores it: one inode, one entry, content inline.
+	g := must[Attr](t)(fs.Create(d.Ino, "g", 0o644, me))
+	must[int](t)(fs.Write(g.Ino, []byte("world"), 0))
+	must0(t, fs.Release(g.Ino))
+	i, e, c := objectCount(t, dir)
+	// readdir above stored f; Release stored g.
+	if i != i0+2 || e != e0+2 || c != 0 {
+		t.Fatalf("after flush: %d inodes, %d entries, %d chunks; want %d, %d, 0", i, e, c, i0+2, e0+2)
+	}
+
+	// Rename, link and unlink of a pending name.
+	h := must[Attr](t)(fs.Create(d.Ino, "h", 0o644, me))
+	must[int](t)(fs.Write(h.Ino, []byte("moved"), 0))
+	must0(t, fs.Rename(d.Ino, "h", RootIno, "h2", 0))
+	k := must[Attr](t)(fs.Create(d.Ino, "k", 0o644, me))
+	must[Attr](t)(fs.Link(k.Ino, RootIno, "k2"))
+	u := must[Attr](t)(fs.Create(d.Ino, "u", 0o644, me))
+	must[Attr](t)(fs.Open(u.Ino)) // as the FUSE layer does after create
+	must0(t, fs.Unlink(d.Ino, "u"))
+	must[int](t)(fs.Write(u.Ino, []byte("open, unlinked"), 0))
+	must0(t, fs.Release(u.Ino)) // the last handle: u goes
+	if _, err := fs.GetAttr(u.Ino); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("unlinked file after release: %v", err)
+	}
+
+	// A crash (no close, no sync) keeps what was flushed and settled.
+	lost := must[Attr](t)(fs.Create(d.Ino, "lost", 0o644, me))
+	must[int](t)(fs.Write(lost.Ino, []byte("never flushed"), 0))
+	fs2 := must[*FS](t)(OpenDir(dir, testPassword))
+	defer fs2.Close()
+	if names := dirNames(t, fs2, d.Ino); !slices.Equal(names, []string{"f", "g", "k"}) {
+		t.Fatalf("after crash, d holds %q", names)
+	}
+	if names := dirNames(t, fs2, RootIno); !slices.Equal(names, []string{"d", "h2", "k2"}) {
+		t.Fatalf("after crash, root holds %q", names)
+	}
+	if got := readAll(t, fs2, must[Attr](t)(fs2.Lookup(RootIno, "h2")).Ino); string(got) != "moved" {
+		t.Fatalf("renamed pending file reads %q", got)
+	}
+	if a := must[Attr](t)(fs2.Lookup(RootIno, "k2")); a.Nlink != 2 || a.Ino != k.Ino {
+		t.Fatalf("linked pending file: %+v", a)
+	}
+	if got := readAll(t, fs2, g.Ino); string(got) != "world" {
+		t.Fatalf("flushed file reads %q", got)
+	}
+}
+
+func dirNames(t *testing.T, fs *FS, ino Ino) []string {
+	t.Helper()
+	var names []string
+	for d, err := range fs.ReadDir(ino) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, d.Name)
+	}
+	slices.Sort(names)
+	return names
+}
