@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,13 +21,16 @@ import (
 
 // Dir is the local data-directory backend.
 //
-// Objects are files; Put writes a temporary file beside the target and
-// renames it over, so a crash leaves the old or the new object. Nothing is
-// fsync'd until Sync, which syncs exactly what changed since the last Sync:
-// unpacking ten thousand files costs ten thousand renames, not ten thousand
-// fsyncs.
+// Objects are files. Put writes an unnamed file (O_TMPFILE) and links it
+// under the object's name, so a new object appears whole or not at all; an
+// existing one is replaced by a rename, so a crash leaves the old or the
+// new object. Where the filesystem has no O_TMPFILE, a named temporary
+// file is written and renamed instead. Nothing is fsync'd until Sync, which
+// syncs exactly what changed since the last Sync: unpacking ten thousand
+// files costs no fsync at all until then.
 type Dir struct {
-	root string
+	root      string
+	noTmpfile atomic.Bool // O_TMPFILE failed once: use named temporary files
 
 	mu        sync.Mutex
 	dirtyFile map[string]struct{}
@@ -118,13 +123,66 @@ func (d *Dir) Put(name string, data []byte) error {
 
 func (d *Dir) writeAtomic(p string, data []byte) error {
 	dir := filepath.Dir(p)
-	tmp, err := writeTemp(dir, data)
+	err := d.writeLinked(dir, p, data)
 	if errors.Is(err, syscall.ENOENT) {
 		if err = d.mkdirAll(dir); err != nil {
 			return err
 		}
-		tmp, err = writeTemp(dir, data)
+		err = d.writeLinked(dir, p, data)
 	}
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.dirtyFile[p] = struct{}{}
+	d.dirtyDir[dir] = struct{}{}
+	d.mu.Unlock()
+	return nil
+}
+
+// writeLinked stores data as p. A new object costs one unnamed file and
+// one link, against a named temporary file, a rename and the
+// directory changes of both: most objects are new.
+func (d *Dir) writeLinked(dir, p string, data []byte) error {
+	if d.noTmpfile.Load() {
+		return renameTemp(dir, p, data)
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	switch {
+	case err == syscall.EOPNOTSUPP || err == syscall.EISDIR || err == syscall.EINVAL:
+		d.noTmpfile.Store(true)
+		return renameTemp(dir, p, data)
+	case err != nil:
+		return &fs.PathError{Op: "create", Path: dir, Err: err}
+	}
+	defer syscall.Close(fd)
+	if err := writeAll(fd, data); err != nil {
+		return &fs.PathError{Op: "write", Path: p, Err: err}
+	}
+	// Linking through /proc needs no privilege, unlike AT_EMPTY_PATH.
+	self := "/proc/self/fd/" + strconv.Itoa(fd)
+	err = unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+	if err == nil {
+		return nil
+	}
+	if err != syscall.EEXIST {
+		return &fs.PathError{Op: "link", Path: p, Err: err}
+	}
+	// A replacement: link under a temporary name, rename that over.
+	tmp := tempName(dir)
+	if err := unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
+		return &fs.PathError{Op: "link", Path: tmp, Err: err}
+	}
+	if err := syscall.Rename(tmp, p); err != nil {
+		syscall.Unlink(tmp)
+		return &fs.PathError{Op: "rename", Path: p, Err: err}
+	}
+	return nil
+}
+
+// renameTemp stores data as p through a named temporary file.
+func renameTemp(dir, p string, data []byte) error {
+	tmp, err := writeTemp(dir, data)
 	if err != nil {
 		return err
 	}
@@ -132,10 +190,6 @@ func (d *Dir) writeAtomic(p string, data []byte) error {
 		syscall.Unlink(tmp)
 		return &fs.PathError{Op: "rename", Path: p, Err: err}
 	}
-	d.mu.Lock()
-	d.dirtyFile[p] = struct{}{}
-	d.dirtyDir[dir] = struct{}{}
-	d.mu.Unlock()
 	return nil
 }
 
@@ -169,24 +223,12 @@ func (d *Dir) PutDurable(name string, data []byte) error {
 // calls: an os.File's poller registration and finalizer cost more than
 // the write of an object this small.
 func writeTemp(dir string, data []byte) (string, error) {
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	tmp := tempName(dir)
 	fd, err := syscall.Open(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return "", &fs.PathError{Op: "create", Path: tmp, Err: err}
 	}
-	for len(data) > 0 {
-		n, werr := syscall.Write(fd, data)
-		if werr == syscall.EINTR {
-			continue
-		}
-		if werr != nil {
-			err = werr
-			break
-		}
-		data = data[n:]
-	}
+	err = writeAll(fd, data)
 	if cerr := syscall.Close(fd); err == nil {
 		err = cerr
 	}
@@ -195,6 +237,26 @@ func writeTemp(dir string, data []byte) (string, error) {
 		return "", &fs.PathError{Op: "write", Path: tmp, Err: err}
 	}
 	return tmp, nil
+}
+
+func tempName(dir string) string {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	return filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+}
+
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := syscall.Write(fd, data)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
 }
 
 // mkdirAll creates dir and its missing parents below the root, remembering

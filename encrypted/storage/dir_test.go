@@ -131,3 +131,42 @@ func TestDirSyncMany(t *testing.T) {
 		t.Fatalf("%d paths still dirty after Sync", n)
 	}
 }
+
+// Both ways of writing an object (unnamed file linked in, or a named
+// temporary file renamed) create and replace objects whole and leave no
+// temporary file behind.
+func TestDirPutWays(t *testing.T) {
+	for _, named := range []bool{false, true} {
+		t.Run(fmt.Sprintf("named=%v", named), func(t *testing.T) {
+			d := newDir(t)
+			d.noTmpfile.Store(named)
+			for i, v := range []string{"new", "replaced", "again"} {
+				if err := d.Put("i/ab/abcd", []byte(v)); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.PutChunk(7, 1, []byte(v)); err != nil {
+					t.Fatal(err)
+				}
+				got, err := d.Get("i/ab/abcd")
+				chunk, cerr := d.GetChunk(7, 1)
+				if err != nil || cerr != nil || string(got) != v || string(chunk) != v {
+					t.Fatalf("put %d: %q %q %v %v", i, got, chunk, err, cerr)
+				}
+			}
+			if !named && d.noTmpfile.Load() {
+				t.Fatal("O_TMPFILE failed on the test directory: the linked way went untested")
+			}
+			var files []string
+			filepath.WalkDir(d.Root(), func(p string, e os.DirEntry, err error) error {
+				if err == nil && !e.IsDir() {
+					files = append(files, filepath.Base(p))
+				}
+				return err
+			})
+			slices.Sort(files)
+			if want := []string{"00000000000000070000000000000001", "abcd"}; !slices.Equal(files, want) {
+				t.Fatalf("files %q, want %q", files, want)
+			}
+		})
+	}
+}
