@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"syscall"
 
 	"lukechampine.com/blake3"
@@ -65,10 +66,21 @@ func checkName(name string) error {
 // namer turns directory ids and names into on-disk object names with a
 // keyed hash, so equal names in different directories look unrelated and
 // nothing about a name is visible but that it exists.
-type namer struct{ key []byte }
+type namer struct {
+	key []byte
+	// hashers holds keyed hashers for reuse: a new one costs an 8 KiB
+	// buffer, and every lookup and create hashes twice.
+	hashers *sync.Pool
+}
+
+func newNamer(key []byte) namer {
+	return namer{key: key, hashers: &sync.Pool{New: func() any { return blake3.New(tagSize, key) }}}
+}
 
 func (nm namer) sum(domain byte, id Ino, name string) []byte {
-	h := blake3.New(tagSize, nm.key)
+	h := nm.hashers.Get().(*blake3.Hasher)
+	defer nm.hashers.Put(h)
+	h.Reset()
 	var b [9]byte
 	b[0] = domain
 	binary.BigEndian.PutUint64(b[1:], uint64(id))

@@ -60,7 +60,7 @@ func (fs *FS) SetRekey(f func() ([]byte, error)) {
 // Callers hold keyMu for writing (or own fs alone).
 func (fs *FS) setMaster(master []byte) {
 	fs.master = master
-	fs.names = namer{key: deriveKey(master, purposeNames, 0)}
+	fs.names = newNamer(deriveKey(master, purposeNames, 0))
 }
 
 // enter starts an operation: it records activity, and restores the keys
