@@ -1,5 +1,10 @@
-// Package fusefs serves an encrypted.FS through FUSE (bazil.org/fuse). It
-// translates requests and errors; all cryptography is in package encrypted.
+// Package fusefs serves an encrypted.FS through FUSE (go-fuse's raw
+// protocol layer). It translates requests and errors; all cryptography is
+// in package encrypted.
+//
+// The kernel's node ids are the store's inode ids (the root is 1 in both),
+// so no table maps one to the other: the store already caches inodes, and
+// a hard link's names all reach the same kernel node.
 package fusefs
 
 import (
@@ -11,8 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"bazil.org/fuse"
-	"bazil.org/fuse/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/rencfs/rencfs/encrypted"
 )
@@ -25,57 +29,84 @@ const LevelTrace = slog.Level(-8)
 // kernel's cache cannot go stale behind its back.
 const cacheValid = time.Minute
 
-// FS adapts an encrypted.FS to bazil's fs.FS.
+// FS adapts an encrypted.FS to go-fuse's RawFileSystem.
 type FS struct {
-	core *encrypted.FS
-	log  *slog.Logger
+	fuse.RawFileSystem // ENOSYS for what is not below
+	core               *encrypted.FS
+	log                *slog.Logger
 
 	mu    sync.Mutex
-	names map[encrypted.Ino]link // where each known inode was last seen, for log messages
+	names map[encrypted.Ino]link // where each inode the kernel knows was last seen
+
+	dirMu   sync.Mutex
+	dirs    map[uint64][]fuse.DirEntry // open directory handles: their listing
+	nextDir uint64
 }
 
+// link is where an inode was last seen, and how many lookups the kernel
+// holds on it (it forgets them in FORGET).
 type link struct {
-	parent encrypted.Ino
-	name   string
+	parent  encrypted.Ino
+	name    string
+	lookups uint64
 }
 
 // New returns the FUSE adapter of core, logging to log.
 func New(core *encrypted.FS, log *slog.Logger) *FS {
-	return &FS{core: core, log: log, names: map[encrypted.Ino]link{}}
-}
-
-var (
-	_ fs.FS         = (*FS)(nil)
-	_ fs.FSStatfser = (*FS)(nil)
-)
-
-// Root is the store's root directory.
-func (f *FS) Root() (fs.Node, error) { return node{f, encrypted.RootIno}, nil }
-
-// Statfs reports the space of the medium under the data directory.
-func (f *FS) Statfs(ctx context.Context, req *fuse.StatfsRequest, resp *fuse.StatfsResponse) error {
-	u, err := f.core.Usage()
-	if err != nil {
-		return f.fail("statfs", encrypted.RootIno, "", err)
+	return &FS{
+		RawFileSystem: fuse.NewDefaultRawFileSystem(),
+		core:          core, log: log,
+		names: map[encrypted.Ino]link{},
+		dirs:  map[uint64][]fuse.DirEntry{},
 	}
-	resp.Blocks, resp.Bfree, resp.Bavail = u.Blocks, u.BlocksFree, u.BlocksAvail
-	resp.Files, resp.Ffree = u.Files, u.FilesFree
-	resp.Bsize, resp.Frsize = u.BlockSize, u.BlockSize
-	resp.Namelen = encrypted.MaxNameLen
-	return nil
 }
 
-// remember notes where ino lives, so that log messages can name it.
+func (f *FS) String() string { return "rencfs" }
+
+// remember notes where ino lives (for log messages and ".."), and that
+// the kernel took one more lookup on it.
 func (f *FS) remember(ino, parent encrypted.Ino, name string) {
 	f.mu.Lock()
-	f.names[ino] = link{parent, name}
+	l := f.names[ino]
+	f.names[ino] = link{parent, name, l.lookups + 1}
 	f.mu.Unlock()
 }
 
-func (f *FS) forget(ino encrypted.Ino) {
+// Forget drops nlookup of the kernel's lookups on nodeid.
+func (f *FS) Forget(nodeid, nlookup uint64) {
+	ino := encrypted.Ino(nodeid)
 	f.mu.Lock()
-	delete(f.names, ino)
+	defer f.mu.Unlock()
+	l, ok := f.names[ino]
+	if !ok {
+		return
+	}
+	if l.lookups <= nlookup {
+		delete(f.names, ino)
+		return
+	}
+	l.lookups -= nlookup
+	f.names[ino] = l
+}
+
+// rename moves the name of ino, if known, keeping its lookup count.
+func (f *FS) rename(ino, parent encrypted.Ino, name string) {
+	f.mu.Lock()
+	if l, ok := f.names[ino]; ok {
+		l.parent, l.name = parent, name
+		f.names[ino] = l
+	}
 	f.mu.Unlock()
+}
+
+// parent is the directory ino was last seen in (itself for the root).
+func (f *FS) parent(ino encrypted.Ino) encrypted.Ino {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l, ok := f.names[ino]; ok {
+		return l.parent
+	}
+	return ino
 }
 
 // path rebuilds the path of ino from the names seen, as well as known.
@@ -103,14 +134,22 @@ func (f *FS) path(ino encrypted.Ino) string {
 	return b.String()
 }
 
-// fail turns a core error into the errno the kernel gets. Damage is
+func (f *FS) pathOf(ino encrypted.Ino, name string) string {
+	p := f.path(ino)
+	if name == "" {
+		return p
+	}
+	return strings.TrimSuffix(p, "/") + "/" + name
+}
+
+// fail turns a core error into the status the kernel gets. Damage is
 // logged (it is the one thing the user must hear about); a damaged file
 // answers EIO, and nothing else is affected.
 //
 // ino is the file concerned, or the directory holding name.
-func (f *FS) fail(op string, ino encrypted.Ino, name string, err error) error {
+func (f *FS) fail(op string, ino encrypted.Ino, name string, err error) fuse.Status {
 	if err == nil {
-		return nil
+		return fuse.OK
 	}
 	errno := encrypted.Errno(err)
 	switch {
@@ -121,25 +160,48 @@ func (f *FS) fail(op string, ino encrypted.Ino, name string, err error) error {
 	case f.log.Enabled(context.Background(), slog.LevelDebug):
 		f.log.Debug("failed", "op", op, "path", f.pathOf(ino, name), "errno", errno.Error())
 	}
-	return fuse.Errno(errno)
-}
-
-func (f *FS) pathOf(ino encrypted.Ino, name string) string {
-	p := f.path(ino)
-	if name == "" {
-		return p
-	}
-	return strings.TrimSuffix(p, "/") + "/" + name
+	return fuse.Status(errno)
 }
 
 // fillAttr converts the store's attributes for the kernel.
 func (f *FS) fillAttr(a encrypted.Attr, out *fuse.Attr) {
 	*out = fuse.Attr{
-		Valid: cacheValid, Inode: uint64(a.Ino), Size: a.Size, Blocks: a.Blocks,
-		Atime: a.Atime, Mtime: a.Mtime, Ctime: a.Ctime,
-		Mode: toFileMode(a.Mode), Nlink: a.Nlink, Uid: a.UID, Gid: a.GID, Rdev: uint32(a.Rdev),
-		BlockSize: uint32(f.core.ChunkSize()),
+		Ino: uint64(a.Ino), Size: a.Size, Blocks: a.Blocks,
+		Atime: uint64(a.Atime.Unix()), Atimensec: uint32(a.Atime.Nanosecond()),
+		Mtime: uint64(a.Mtime.Unix()), Mtimensec: uint32(a.Mtime.Nanosecond()),
+		Ctime: uint64(a.Ctime.Unix()), Ctimensec: uint32(a.Ctime.Nanosecond()),
+		Mode: a.Mode, Nlink: a.Nlink, Owner: fuse.Owner{Uid: a.UID, Gid: a.GID},
+		Rdev: uint32(a.Rdev), Blksize: uint32(f.core.ChunkSize()),
 	}
 }
 
-func owner(h fuse.Header) encrypted.Owner { return encrypted.Owner{UID: h.Uid, GID: h.Gid} }
+// entry answers a request that made or found a name: the kernel now
+// holds one more lookup on the inode.
+func (f *FS) entry(parent encrypted.Ino, name string, a encrypted.Attr, out *fuse.EntryOut) fuse.Status {
+	f.remember(a.Ino, parent, name)
+	out.NodeId = uint64(a.Ino)
+	f.fillAttr(a, &out.Attr)
+	out.SetEntryTimeout(cacheValid)
+	out.SetAttrTimeout(cacheValid)
+	return fuse.OK
+}
+
+func owner(h *fuse.InHeader) encrypted.Owner {
+	return encrypted.Owner{UID: h.Uid, GID: h.Gid}
+}
+
+func ino(h *fuse.InHeader) encrypted.Ino { return encrypted.Ino(h.NodeId) }
+
+// StatFs reports the space of the medium under the data directory.
+func (f *FS) StatFs(cancel <-chan struct{}, in *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
+	u, err := f.core.Usage()
+	if err != nil {
+		return f.fail("statfs", encrypted.RootIno, "", err)
+	}
+	*out = fuse.StatfsOut{
+		Blocks: u.Blocks, Bfree: u.BlocksFree, Bavail: u.BlocksAvail,
+		Files: u.Files, Ffree: u.FilesFree,
+		Bsize: u.BlockSize, Frsize: u.BlockSize, NameLen: encrypted.MaxNameLen,
+	}
+	return fuse.OK
+}

@@ -4,113 +4,145 @@ import (
 	"context"
 	"syscall"
 
-	"bazil.org/fuse"
-	"bazil.org/fuse/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/rencfs/rencfs/encrypted"
 )
 
-// fileHandle is an open regular file (or special file).
-type fileHandle struct{ n node }
+// Files need no handle of their own: the store counts opens per inode,
+// and reads and writes name the inode. Directories keep their listing
+// per handle.
 
-var (
-	_ fs.HandleReader   = (*fileHandle)(nil)
-	_ fs.HandleWriter   = (*fileHandle)(nil)
-	_ fs.HandleFlusher  = (*fileHandle)(nil)
-	_ fs.HandleReleaser = (*fileHandle)(nil)
-)
+// keepCache tells the kernel that its page cache stays valid across
+// opens: only this mount changes the store.
+func keepCache(out *fuse.OpenOut) { out.OpenFlags |= fuse.FOPEN_KEEP_CACHE }
 
-func (h *fileHandle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
-	buf := resp.Data[:req.Size]
-	n, err := h.n.fs.core.Read(h.n.ino, buf, req.Offset)
-	if err != nil {
-		return h.n.fs.fail("read", h.n.ino, "", err)
-	}
-	h.n.fs.log.Log(ctx, LevelTrace, "read", "ino", uint64(h.n.ino), "off", req.Offset, "size", req.Size, "got", n)
-	resp.Data = buf[:n]
-	return nil
-}
-
-func (h *fileHandle) Write(ctx context.Context, req *fuse.WriteRequest, resp *fuse.WriteResponse) error {
-	if req.Flags&fuse.WriteKillSUIDGID != 0 {
-		if err := h.n.killPriv(); err != nil {
-			return err
+func (f *FS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	n := ino(&in.InHeader)
+	if in.Mode&fuse.OPEN_KILL_SUIDGID != 0 {
+		if st := f.killPriv(n); st != fuse.OK {
+			return st
 		}
 	}
-	n, err := h.n.fs.core.Write(h.n.ino, req.Data, req.Offset)
-	h.n.fs.log.Log(ctx, LevelTrace, "write", "ino", uint64(h.n.ino), "off", req.Offset, "size", len(req.Data))
-	resp.Size = n
-	return h.n.fs.fail("write", h.n.ino, "", err)
-}
-
-func (h *fileHandle) Flush(ctx context.Context, req *fuse.FlushRequest) error {
-	return h.n.fs.fail("flush", h.n.ino, "", h.n.fs.core.Flush(h.n.ino))
-}
-
-func (h *fileHandle) Release(ctx context.Context, req *fuse.ReleaseRequest) error {
-	return h.n.fs.fail("release", h.n.ino, "", h.n.fs.core.Release(h.n.ino))
-}
-
-// dirHandle is an open directory.
-type dirHandle struct{ n node }
-
-var _ fs.HandleReadDirAller = (*dirHandle)(nil)
-
-// ReadDirAll lists the directory once per opendir (and rewinddir); bazil
-// serves the kernel's offsets from that snapshot, so entries created or
-// removed meanwhile never make the listing skip others.
-func (h *dirHandle) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
-	f := h.n.fs
-	parent := h.n.ino
-	f.mu.Lock()
-	if l, ok := f.names[h.n.ino]; ok {
-		parent = l.parent
+	if _, err := f.core.Open(n); err != nil {
+		return f.fail("open", n, "", err)
 	}
-	f.mu.Unlock()
-	out := []fuse.Dirent{
-		{Inode: uint64(h.n.ino), Type: fuse.DT_Dir, Name: "."},
-		{Inode: uint64(parent), Type: fuse.DT_Dir, Name: ".."},
+	keepCache(out)
+	return fuse.OK
+}
+
+func (f *FS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	n := ino(&in.InHeader)
+	buf = buf[:min(len(buf), int(in.Size))]
+	got, err := f.core.Read(n, buf, int64(in.Offset))
+	if err != nil {
+		return nil, f.fail("read", n, "", err)
 	}
-	for d, err := range f.core.ReadDir(h.n.ino) {
+	f.log.Log(context.Background(), LevelTrace, "read", "ino", uint64(n), "off", in.Offset, "size", in.Size, "got", got)
+	return fuse.ReadResultData(buf[:got]), fuse.OK
+}
+
+func (f *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
+	n := ino(&in.InHeader)
+	if in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0 {
+		if st := f.killPriv(n); st != fuse.OK {
+			return 0, st
+		}
+	}
+	written, err := f.core.Write(n, data, int64(in.Offset))
+	f.log.Log(context.Background(), LevelTrace, "write", "ino", uint64(n), "off", in.Offset, "size", len(data))
+	return uint32(written), f.fail("write", n, "", err)
+}
+
+func (f *FS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
+	n := ino(&in.InHeader)
+	return f.fail("flush", n, "", f.core.Flush(n))
+}
+
+func (f *FS) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	n := ino(&in.InHeader)
+	return f.fail("fsync", n, "", f.core.Fsync(n))
+}
+
+// Release has no answer for the kernel; a failure to store what the file
+// still held is logged by fail.
+func (f *FS) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
+	n := ino(&in.InHeader)
+	f.fail("release", n, "", f.core.Release(n))
+}
+
+func (f *FS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	n := ino(&in.InHeader)
+	if _, err := f.core.GetAttr(n); err != nil {
+		return f.fail("opendir", n, "", err)
+	}
+	f.dirMu.Lock()
+	f.nextDir++
+	out.Fh = f.nextDir
+	f.dirs[out.Fh] = nil // listed at the first read from offset 0
+	f.dirMu.Unlock()
+	return fuse.OK
+}
+
+// ReadDir lists the directory once per opendir (and rewinddir) and serves
+// the kernel's offsets from that snapshot, so entries created or removed
+// meanwhile never make the listing skip others.
+func (f *FS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	n := ino(&in.InHeader)
+	f.dirMu.Lock()
+	list, ok := f.dirs[in.Fh]
+	f.dirMu.Unlock()
+	if !ok {
+		return fuse.EBADF
+	}
+	if in.Offset == 0 {
+		var st fuse.Status
+		if list, st = f.list(n); st != fuse.OK {
+			return st
+		}
+		f.dirMu.Lock()
+		f.dirs[in.Fh] = list
+		f.dirMu.Unlock()
+	}
+	for i := in.Offset; i < uint64(len(list)); i++ {
+		if !out.AddDirEntry(list[i]) {
+			break
+		}
+	}
+	return fuse.OK
+}
+
+// list reads directory n, with "." and ".."; each entry's offset is the
+// next one's index.
+func (f *FS) list(n encrypted.Ino) ([]fuse.DirEntry, fuse.Status) {
+	list := []fuse.DirEntry{
+		{Name: ".", Ino: uint64(n), Mode: syscall.S_IFDIR},
+		{Name: "..", Ino: uint64(f.parent(n)), Mode: syscall.S_IFDIR},
+	}
+	for d, err := range f.core.ReadDir(n) {
 		if err != nil {
 			if encrypted.Errno(err) == syscall.EIO {
 				// One damaged entry hides one name, not the directory.
-				f.log.Warn("damaged directory entry skipped", "dir", f.path(h.n.ino), "err", err)
+				f.log.Warn("damaged directory entry skipped", "dir", f.path(n), "err", err)
 				continue
 			}
-			return nil, f.fail("readdir", h.n.ino, "", err)
+			return nil, f.fail("readdir", n, "", err)
 		}
-		out = append(out, fuse.Dirent{Inode: uint64(d.Ino), Type: direntType(d.Type), Name: d.Name})
+		list = append(list, fuse.DirEntry{Name: d.Name, Ino: uint64(d.Ino), Mode: d.Type})
 	}
-	return out, nil
-}
-
-func direntType(t uint32) fuse.DirentType {
-	switch t {
-	case syscall.S_IFDIR:
-		return fuse.DT_Dir
-	case syscall.S_IFREG:
-		return fuse.DT_File
-	case syscall.S_IFLNK:
-		return fuse.DT_Link
-	case syscall.S_IFIFO:
-		return fuse.DT_FIFO
-	case syscall.S_IFSOCK:
-		return fuse.DT_Socket
-	case syscall.S_IFCHR:
-		return fuse.DT_Char
-	case syscall.S_IFBLK:
-		return fuse.DT_Block
+	for i := range list {
+		list[i].Off = uint64(i + 1)
 	}
-	return fuse.DT_Unknown
+	return list, fuse.OK
 }
 
-// Poll: see node.Poll.
-func (h *fileHandle) Poll(ctx context.Context, req *fuse.PollRequest, resp *fuse.PollResponse) error {
-	return fuse.Errno(syscall.ENOSYS)
+func (f *FS) ReleaseDir(in *fuse.ReleaseIn) {
+	f.dirMu.Lock()
+	delete(f.dirs, in.Fh)
+	f.dirMu.Unlock()
 }
 
-// Poll: see node.Poll.
-func (h *dirHandle) Poll(ctx context.Context, req *fuse.PollRequest, resp *fuse.PollResponse) error {
-	return fuse.Errno(syscall.ENOSYS)
+func (f *FS) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	n := ino(&in.InHeader)
+	return f.fail("fsyncdir", n, "", f.core.Fsync(n))
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -12,8 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"bazil.org/fuse"
-	"bazil.org/fuse/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/rencfs/rencfs/encrypted"
 )
@@ -27,9 +27,8 @@ type Options struct {
 // Mounted is a live mount, served in the background.
 type Mounted struct {
 	dir  string
-	conn *fuse.Conn
+	srv  *fuse.Server
 	done chan struct{}
-	err  error // of Serve, once done is closed
 }
 
 // ErrAlreadyMounted: the mount point is already a mount of something.
@@ -45,38 +44,51 @@ func Mount(dir string, core *encrypted.FS, opt Options, log *slog.Logger) (*Moun
 	if err := CheckMountPoint(dir); err != nil {
 		return nil, err
 	}
-	options := []fuse.MountOption{
-		fuse.FSName("rencfs"), fuse.Subtype("rencfs"),
+	mo := &fuse.MountOptions{
+		FsName: "rencfs", Name: "rencfs",
 		// The kernel checks permissions from the modes we report: EACCES
 		// as on any local filesystem.
-		fuse.DefaultPermissions(),
-		fuse.MaxReadahead(1 << 20),
-		fuse.AsyncRead(),
-		// One mount owns the store, so the kernel may buffer writes: a file
-		// written in 10 KiB pieces reaches us in 128 KiB requests.
-		fuse.WritebackCache(),
-		// We clear setuid/setgid on write, truncate and chown ourselves,
+		Options:      []string{"default_permissions"},
+		AllowOther:   opt.AllowOther,
+		MaxReadAhead: 1 << 20,
+		MaxWrite:     1 << 20,
+		// One mount owns the store, so the kernel may buffer writes: a
+		// file written in 10 KiB pieces reaches us in large requests. We
+		// clear setuid/setgid on write, truncate and chown ourselves,
 		// which spares a getxattr("security.capability") per write.
-		fuse.HandleKillPriv(),
-		fuse.MaxBackground(64), fuse.CongestionThreshold(48),
+		ExtraCapabilities: fuse.CAP_WRITEBACK_CACHE | fuse.CAP_HANDLE_KILLPRIV_V2,
+		MaxBackground:     64, CongestionThreshold: 48,
+		// Listings come from a snapshot per handle; plus-mode would make
+		// every entry a lookup the kernel must later forget.
+		DisableReadDirPlus: true,
+		Logger:             stdlog.New(slogWriter{log}, "", 0),
 	}
 	if opt.ReadOnly {
-		options = append(options, fuse.ReadOnly())
+		mo.Options = append(mo.Options, "ro")
 	}
-	if opt.AllowOther {
-		options = append(options, fuse.AllowOther())
-	}
-	conn, err := fuse.Mount(dir, options...)
+	srv, err := fuse.NewServer(New(core, log), dir, mo)
 	if err != nil {
 		return nil, mountError(dir, err)
 	}
-	m := &Mounted{dir: dir, conn: conn, done: make(chan struct{})}
-	srv := fs.New(conn, nil)
+	m := &Mounted{dir: dir, srv: srv, done: make(chan struct{})}
 	go func() {
-		m.err = srv.Serve(New(core, log))
+		srv.Serve()
 		close(m.done)
 	}()
+	if err := srv.WaitMount(); err != nil {
+		_ = srv.Unmount()
+		return nil, mountError(dir, err)
+	}
 	return m, nil
+}
+
+// slogWriter passes go-fuse's own messages (rare: protocol trouble) on to
+// the log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn("fuse: " + strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // Dir is the absolute mount point.
@@ -88,16 +100,16 @@ func (m *Mounted) Done() <-chan struct{} { return m.done }
 
 // Unmount detaches the filesystem, retrying while it is busy (a process
 // has its working directory inside, say) until timeout, then detaching it
-// lazily. It waits for serving to end and closes the connection.
+// lazily. It waits for serving to end.
 func (m *Mounted) Unmount(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case <-m.done:
-			return m.close()
+			return nil
 		default:
 		}
-		err := fuse.Unmount(m.dir)
+		err := m.srv.Unmount()
 		if err == nil {
 			break
 		}
@@ -110,21 +122,14 @@ func (m *Mounted) Unmount(timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	<-m.done
-	return m.close()
-}
-
-func (m *Mounted) close() error {
-	cerr := m.conn.Close()
-	if m.err != nil {
-		return m.err
-	}
-	return cerr
+	return nil
 }
 
 // Unmount detaches the mount at dir; EBUSY-like errors come back as they are.
 func Unmount(dir string) error {
-	if err := fuse.Unmount(dir); err != nil {
-		return fmt.Errorf("unmount %s: %w (is a process using it? try --lazy)", dir, err)
+	out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("unmount %s: %s (is a process using it? try --lazy)", dir, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -213,12 +218,11 @@ func CheckMountPoint(dir string) error {
 
 // mountError turns fusermount3's failures into advice.
 func mountError(dir string, err error) error {
-	var nf *fuse.MountpointDoesNotExistError
-	msg := err.Error()
+	msg := strings.TrimSpace(err.Error())
 	switch {
-	case errors.As(err, &nf):
+	case errors.Is(err, os.ErrNotExist) && !strings.Contains(msg, "fusermount"):
 		return fmt.Errorf("mount point %s does not exist", dir)
-	case strings.Contains(msg, `"fusermount3": executable file not found`):
+	case strings.Contains(msg, "executable file not found"):
 		return errors.New("FUSE is not available: fusermount3 is missing (install the fuse3 package)")
 	case strings.Contains(msg, "/dev/fuse"), strings.Contains(msg, "Invalid argument"), strings.Contains(msg, "Operation not permitted"):
 		return fmt.Errorf("FUSE is not available (is /dev/fuse usable here?): %s", msg)

@@ -279,6 +279,13 @@ func TestAttributesThroughMount(t *testing.T) {
 	if st.Atim.Sec != at.Unix() || st.Atim.Nsec != 111_222_333 || st.Mtim.Sec != mt.Unix() || st.Mtim.Nsec != 444_555_666 {
 		t.Fatalf("times %v %v", st.Atim, st.Mtim)
 	}
+	// The sticky bit of a shared directory, as in /tmp.
+	check(t, os.Mkdir(tm.path("shared"), 0o755))
+	check(t, syscall.Chmod(tm.path("shared"), 0o1777))
+	check(t, syscall.Stat(tm.path("shared"), &st))
+	if st.Mode != syscall.S_IFDIR|0o1777 {
+		t.Fatalf("sticky directory: mode %o", st.Mode)
+	}
 	// xattrs.
 	check(t, syscall.Setxattr(p, "user.k", []byte("v1"), 0))
 	wantErrno(t, syscall.Setxattr(p, "user.k", []byte("v2"), 1 /* XATTR_CREATE */), syscall.EEXIST)
@@ -347,7 +354,8 @@ func TestPermissions(t *testing.T) {
 func TestDamagedFileGivesEIO(t *testing.T) {
 	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
 	check(t, os.Mkdir(tm.path("dir"), 0o755))
-	check(t, os.WriteFile(tm.path("dir", "victim"), bytes.Repeat([]byte("v"), 1000), 0o644))
+	// Over 4 KiB, so that its content is a chunk object, not inside the inode.
+	check(t, os.WriteFile(tm.path("dir", "victim"), bytes.Repeat([]byte("v"), 10000), 0o644))
 	check(t, os.WriteFile(tm.path("fine"), []byte("fine"), 0o644))
 	var st syscall.Stat_t
 	check(t, syscall.Stat(tm.path("dir", "victim"), &st))

@@ -1,298 +1,247 @@
 package fusefs
 
 import (
-	"context"
 	"syscall"
 	"time"
 
-	"bazil.org/fuse"
-	"bazil.org/fuse/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/rencfs/rencfs/encrypted"
 )
 
-// node is a file, directory, link or special file. It is a comparable
-// value: bazil keys its node table by it, so every lookup of one inode
-// (through any hard link) yields the same kernel node.
-type node struct {
-	fs  *FS
-	ino encrypted.Ino
-}
-
-var (
-	_ fs.Node               = node{}
-	_ fs.NodeGetattrer      = node{}
-	_ fs.NodeSetattrer      = node{}
-	_ fs.NodeStringLookuper = node{}
-	_ fs.NodeCreater        = node{}
-	_ fs.NodeMkdirer        = node{}
-	_ fs.NodeMknoder        = node{}
-	_ fs.NodeSymlinker      = node{}
-	_ fs.NodeReadlinker     = node{}
-	_ fs.NodeLinker         = node{}
-	_ fs.NodeRemover        = node{}
-	_ fs.NodeRenamer        = node{}
-	_ fs.NodeOpener         = node{}
-	_ fs.NodeFsyncer        = node{}
-	_ fs.NodeForgetter      = node{}
-	_ fs.NodeGetxattrer     = node{}
-	_ fs.NodeListxattrer    = node{}
-	_ fs.NodeSetxattrer     = node{}
-	_ fs.NodeRemovexattrer  = node{}
-)
-
-func (n node) Attr(ctx context.Context, out *fuse.Attr) error {
-	a, err := n.fs.core.GetAttr(n.ino)
+func (f *FS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	a, err := f.core.Lookup(ino(h), name)
 	if err != nil {
-		return n.fs.fail("getattr", n.ino, "", err)
+		if encrypted.Errno(err) == syscall.ENOENT {
+			return fuse.ENOENT // the common case: quiet
+		}
+		return f.fail("lookup", ino(h), name, err)
 	}
-	n.fs.fillAttr(a, out)
-	return nil
+	return f.entry(ino(h), name, a, out)
 }
 
-func (n node) Getattr(ctx context.Context, req *fuse.GetattrRequest, resp *fuse.GetattrResponse) error {
-	return n.Attr(ctx, &resp.Attr)
+func (f *FS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	a, err := f.core.GetAttr(ino(&in.InHeader))
+	if err != nil {
+		return f.fail("getattr", ino(&in.InHeader), "", err)
+	}
+	f.fillAttr(a, &out.Attr)
+	out.SetTimeout(cacheValid)
+	return fuse.OK
 }
 
-func (n node) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.SetattrResponse) error {
+func (f *FS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
+	n := ino(&in.InHeader)
 	var s encrypted.SetAttr
-	v := req.Valid
-	if v.Mode() {
-		m := uint32(req.Mode.Perm()) | permBits(req.Mode)
+	v := in.Valid
+	if v&fuse.FATTR_MODE != 0 {
+		m := in.Mode &^ syscall.S_IFMT
 		s.Mode = &m
 	}
-	if v.Uid() {
-		s.UID = &req.Uid
+	if v&fuse.FATTR_UID != 0 {
+		s.UID = &in.Uid
 	}
-	if v.Gid() {
-		s.GID = &req.Gid
+	if v&fuse.FATTR_GID != 0 {
+		s.GID = &in.Gid
 	}
-	if v.Size() {
-		s.Size = &req.Size
+	if v&fuse.FATTR_SIZE != 0 {
+		s.Size = &in.Size
 	}
 	now := time.Now()
 	switch {
-	case v.AtimeNow():
+	case v&fuse.FATTR_ATIME_NOW != 0:
 		s.Atime = &now
-	case v.Atime():
-		s.Atime = &req.Atime
+	case v&fuse.FATTR_ATIME != 0:
+		t := time.Unix(int64(in.Atime), int64(in.Atimensec))
+		s.Atime = &t
 	}
 	switch {
-	case v.MtimeNow():
+	case v&fuse.FATTR_MTIME_NOW != 0:
 		s.Mtime = &now
-	case v.Mtime():
-		s.Mtime = &req.Mtime
+	case v&fuse.FATTR_MTIME != 0:
+		t := time.Unix(int64(in.Mtime), int64(in.Mtimensec))
+		s.Mtime = &t
 	}
-	if v.SetattrKillSUIDGID() && !v.Mode() {
-		if err := n.killPriv(); err != nil {
-			return err
+	if v&fuse.FATTR_KILL_SUIDGID != 0 && v&fuse.FATTR_MODE == 0 {
+		if st := f.killPriv(n); st != fuse.OK {
+			return st
 		}
 	}
-	n.fs.log.Debug("setattr", "path", n.fs.path(n.ino), "valid", v.String())
-	a, err := n.fs.core.SetAttr(n.ino, s)
+	f.log.Debug("setattr", "path", f.path(n), "valid", v)
+	a, err := f.core.SetAttr(n, s)
 	if err != nil {
-		return n.fs.fail("setattr", n.ino, "", err)
+		return f.fail("setattr", n, "", err)
 	}
-	n.fs.fillAttr(a, &resp.Attr)
-	return nil
-}
-
-// child registers a new or found inode under this directory.
-func (n node) child(a encrypted.Attr, name string) node {
-	n.fs.remember(a.Ino, n.ino, name)
-	return node{n.fs, a.Ino}
-}
-
-func (n node) Lookup(ctx context.Context, name string) (fs.Node, error) {
-	a, err := n.fs.core.Lookup(n.ino, name)
-	if err != nil {
-		if encrypted.Errno(err) == syscall.ENOENT {
-			return nil, fuse.Errno(syscall.ENOENT) // the common case: quiet
-		}
-		return nil, n.fs.fail("lookup", n.ino, name, err)
-	}
-	return n.child(a, name), nil
-}
-
-func (n node) Create(ctx context.Context, req *fuse.CreateRequest, resp *fuse.CreateResponse) (fs.Node, fs.Handle, error) {
-	n.fs.log.Debug("create", "path", n.fs.path(n.ino), "name", req.Name)
-	a, err := n.fs.core.Create(n.ino, req.Name, uint32(req.Mode.Perm())|permBits(req.Mode), owner(req.Header))
-	if encrypted.Errno(err) == syscall.EEXIST && req.Flags&fuse.OpenExclusive == 0 {
-		// Created by someone else since the kernel's lookup: open it.
-		a, err = n.fs.core.Lookup(n.ino, req.Name)
-		if err == nil && req.Flags&fuse.OpenTruncate != 0 {
-			zero := uint64(0)
-			a, err = n.fs.core.SetAttr(a.Ino, encrypted.SetAttr{Size: &zero})
-		}
-	}
-	if err != nil {
-		return nil, nil, n.fs.fail("create", n.ino, req.Name, err)
-	}
-	c := n.child(a, req.Name)
-	h, err := c.open(&resp.OpenResponse)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, h, nil
-}
-
-func (n node) Mkdir(ctx context.Context, req *fuse.MkdirRequest) (fs.Node, error) {
-	n.fs.log.Debug("mkdir", "path", n.fs.path(n.ino), "name", req.Name)
-	a, err := n.fs.core.Mkdir(n.ino, req.Name, uint32(req.Mode.Perm())|permBits(req.Mode), owner(req.Header))
-	if err != nil {
-		return nil, n.fs.fail("mkdir", n.ino, req.Name, err)
-	}
-	return n.child(a, req.Name), nil
-}
-
-func (n node) Mknod(ctx context.Context, req *fuse.MknodRequest) (fs.Node, error) {
-	n.fs.log.Debug("mknod", "path", n.fs.path(n.ino), "name", req.Name)
-	a, err := n.fs.core.Mknod(n.ino, req.Name, fromFileMode(req.Mode), uint64(req.Rdev), owner(req.Header))
-	if err != nil {
-		return nil, n.fs.fail("mknod", n.ino, req.Name, err)
-	}
-	return n.child(a, req.Name), nil
-}
-
-func (n node) Symlink(ctx context.Context, req *fuse.SymlinkRequest) (fs.Node, error) {
-	n.fs.log.Debug("symlink", "path", n.fs.path(n.ino), "name", req.NewName)
-	a, err := n.fs.core.Symlink(n.ino, req.NewName, req.Target, owner(req.Header))
-	if err != nil {
-		return nil, n.fs.fail("symlink", n.ino, req.NewName, err)
-	}
-	return n.child(a, req.NewName), nil
-}
-
-func (n node) Readlink(ctx context.Context, req *fuse.ReadlinkRequest) (string, error) {
-	t, err := n.fs.core.Readlink(n.ino)
-	return t, n.fs.fail("readlink", n.ino, "", err)
-}
-
-func (n node) Link(ctx context.Context, req *fuse.LinkRequest, old fs.Node) (fs.Node, error) {
-	o, ok := old.(node)
-	if !ok {
-		return nil, fuse.Errno(syscall.EXDEV)
-	}
-	n.fs.log.Debug("link", "from", n.fs.path(o.ino), "dir", n.fs.path(n.ino), "name", req.NewName)
-	a, err := n.fs.core.Link(o.ino, n.ino, req.NewName)
-	if err != nil {
-		return nil, n.fs.fail("link", n.ino, req.NewName, err)
-	}
-	return n.child(a, req.NewName), nil
-}
-
-func (n node) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
-	n.fs.log.Debug("remove", "path", n.fs.path(n.ino), "name", req.Name, "dir", req.Dir)
-	var err error
-	if req.Dir {
-		err = n.fs.core.Rmdir(n.ino, req.Name)
-	} else {
-		err = n.fs.core.Unlink(n.ino, req.Name)
-	}
-	return n.fs.fail("remove", n.ino, req.Name, err)
-}
-
-func (n node) Rename(ctx context.Context, req *fuse.RenameRequest, newDir fs.Node) error {
-	d, ok := newDir.(node)
-	if !ok {
-		return fuse.Errno(syscall.EXDEV)
-	}
-	n.fs.log.Debug("rename", "from", n.fs.path(n.ino), "name", req.OldName, "to", n.fs.path(d.ino), "newname", req.NewName)
-	err := n.fs.core.Rename(n.ino, req.OldName, d.ino, req.NewName, 0)
-	if err == nil {
-		if a, lerr := n.fs.core.Lookup(d.ino, req.NewName); lerr == nil {
-			n.fs.remember(a.Ino, d.ino, req.NewName)
-		}
-	}
-	return n.fs.fail("rename", n.ino, req.OldName, err)
-}
-
-func (n node) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenResponse) (fs.Handle, error) {
-	if req.Dir {
-		return &dirHandle{n}, nil
-	}
-	if req.OpenFlags&fuse.OpenKillSUIDGID != 0 {
-		if err := n.killPriv(); err != nil {
-			return nil, err
-		}
-	}
-	return n.open(resp)
+	f.fillAttr(a, &out.Attr)
+	out.SetTimeout(cacheValid)
+	return fuse.OK
 }
 
 // killPriv clears setuid, and setgid when group-executable, as the
 // kernel asks on a write, truncate or chown by an unprivileged process
 // (we handle "killpriv" so that it need not ask for security.capability
 // on every write).
-func (n node) killPriv() error {
-	a, err := n.fs.core.GetAttr(n.ino)
+func (f *FS) killPriv(n encrypted.Ino) fuse.Status {
+	a, err := f.core.GetAttr(n)
 	if err != nil {
-		return n.fs.fail("killpriv", n.ino, "", err)
+		return f.fail("killpriv", n, "", err)
 	}
 	kill := uint32(syscall.S_ISUID)
 	if a.Mode&0o010 != 0 {
 		kill |= syscall.S_ISGID
 	}
 	if a.Mode&kill == 0 {
-		return nil
+		return fuse.OK
 	}
 	m := a.Mode &^ kill &^ syscall.S_IFMT
-	_, err = n.fs.core.SetAttr(n.ino, encrypted.SetAttr{Mode: &m})
-	return n.fs.fail("killpriv", n.ino, "", err)
+	_, err = f.core.SetAttr(n, encrypted.SetAttr{Mode: &m})
+	return f.fail("killpriv", n, "", err)
 }
 
-func (n node) open(resp *fuse.OpenResponse) (fs.Handle, error) {
-	if _, err := n.fs.core.Open(n.ino); err != nil {
-		return nil, n.fs.fail("open", n.ino, "", err)
+func (f *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	dir := ino(&in.InHeader)
+	f.log.Debug("create", "path", f.path(dir), "name", name)
+	a, err := f.core.Create(dir, name, in.Mode&^syscall.S_IFMT, owner(&in.InHeader))
+	if encrypted.Errno(err) == syscall.EEXIST && in.Flags&syscall.O_EXCL == 0 {
+		// Created by someone else since the kernel's lookup: open it.
+		a, err = f.core.Lookup(dir, name)
+		if err == nil && in.Flags&syscall.O_TRUNC != 0 {
+			zero := uint64(0)
+			a, err = f.core.SetAttr(a.Ino, encrypted.SetAttr{Size: &zero})
+		}
 	}
-	// Only this mount changes the store: the page cache stays valid
-	// across opens.
-	resp.Flags |= fuse.OpenKeepCache
-	return &fileHandle{n}, nil
+	if err != nil {
+		return f.fail("create", dir, name, err)
+	}
+	if _, err := f.core.Open(a.Ino); err != nil {
+		return f.fail("open", dir, name, err)
+	}
+	f.entry(dir, name, a, &out.EntryOut)
+	keepCache(&out.OpenOut)
+	return fuse.OK
 }
 
-func (n node) Fsync(ctx context.Context, req *fuse.FsyncRequest) error {
-	return n.fs.fail("fsync", n.ino, "", n.fs.core.Fsync(n.ino))
+func (f *FS) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
+	dir := ino(&in.InHeader)
+	f.log.Debug("mkdir", "path", f.path(dir), "name", name)
+	a, err := f.core.Mkdir(dir, name, in.Mode&^syscall.S_IFMT, owner(&in.InHeader))
+	if err != nil {
+		return f.fail("mkdir", dir, name, err)
+	}
+	return f.entry(dir, name, a, out)
 }
 
-func (n node) Forget() { n.fs.forget(n.ino) }
+func (f *FS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
+	dir := ino(&in.InHeader)
+	f.log.Debug("mknod", "path", f.path(dir), "name", name)
+	a, err := f.core.Mknod(dir, name, in.Mode, uint64(in.Rdev), owner(&in.InHeader))
+	if err != nil {
+		return f.fail("mknod", dir, name, err)
+	}
+	return f.entry(dir, name, a, out)
+}
 
-func (n node) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fuse.GetxattrResponse) error {
-	v, err := n.fs.core.GetXattr(n.ino, req.Name)
+func (f *FS) Symlink(cancel <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
+	f.log.Debug("symlink", "path", f.path(ino(h)), "name", name)
+	a, err := f.core.Symlink(ino(h), name, target, owner(h))
+	if err != nil {
+		return f.fail("symlink", ino(h), name, err)
+	}
+	return f.entry(ino(h), name, a, out)
+}
+
+func (f *FS) Readlink(cancel <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.Status) {
+	t, err := f.core.Readlink(ino(h))
+	if err != nil {
+		return nil, f.fail("readlink", ino(h), "", err)
+	}
+	return []byte(t), fuse.OK
+}
+
+func (f *FS) Link(cancel <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.EntryOut) fuse.Status {
+	dir, old := ino(&in.InHeader), encrypted.Ino(in.Oldnodeid)
+	f.log.Debug("link", "from", f.path(old), "dir", f.path(dir), "name", name)
+	a, err := f.core.Link(old, dir, name)
+	if err != nil {
+		return f.fail("link", dir, name, err)
+	}
+	return f.entry(dir, name, a, out)
+}
+
+func (f *FS) Unlink(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	f.log.Debug("unlink", "path", f.path(ino(h)), "name", name)
+	return f.fail("unlink", ino(h), name, f.core.Unlink(ino(h), name))
+}
+
+func (f *FS) Rmdir(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	f.log.Debug("rmdir", "path", f.path(ino(h)), "name", name)
+	return f.fail("rmdir", ino(h), name, f.core.Rmdir(ino(h), name))
+}
+
+func (f *FS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, newName string) fuse.Status {
+	from, to := ino(&in.InHeader), encrypted.Ino(in.Newdir)
+	f.log.Debug("rename", "from", f.path(from), "name", oldName, "to", f.path(to), "newname", newName)
+	var flags uint32
+	switch in.Flags {
+	case 0:
+	case 1: // RENAME_NOREPLACE
+		flags = encrypted.RenameNoReplace
+	default: // RENAME_EXCHANGE, RENAME_WHITEOUT
+		return fuse.EINVAL
+	}
+	if err := f.core.Rename(from, oldName, to, newName, flags); err != nil {
+		return f.fail("rename", from, oldName, err)
+	}
+	if a, err := f.core.Lookup(to, newName); err == nil {
+		f.rename(a.Ino, to, newName) // only for log paths and ".."
+	}
+	return fuse.OK
+}
+
+func (f *FS) GetXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
+	v, err := f.core.GetXattr(ino(h), attr)
 	if err != nil {
 		if encrypted.Errno(err) == syscall.ENODATA {
-			return fuse.ErrNoXattr
+			return 0, fuse.ENOATTR
 		}
-		return n.fs.fail("getxattr", n.ino, "", err)
+		return 0, f.fail("getxattr", ino(h), "", err)
 	}
-	resp.Xattr = v
-	return nil
+	return sized(dest, v)
 }
 
-func (n node) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *fuse.ListxattrResponse) error {
-	names, err := n.fs.core.ListXattr(n.ino)
+func (f *FS) ListXAttr(cancel <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
+	names, err := f.core.ListXattr(ino(h))
 	if err != nil {
-		return n.fs.fail("listxattr", n.ino, "", err)
+		return 0, f.fail("listxattr", ino(h), "", err)
 	}
-	resp.Append(names...)
-	return nil
+	var b []byte
+	for _, n := range names {
+		b = append(append(b, n...), 0)
+	}
+	return sized(dest, b)
 }
 
-func (n node) Setxattr(ctx context.Context, req *fuse.SetxattrRequest) error {
-	return n.fs.fail("setxattr", n.ino, "", n.fs.core.SetXattr(n.ino, req.Name, req.Xattr, req.Flags))
+// sized copies v to dest, or says how big dest must be: ERANGE when it is
+// too small, and the size alone when the caller only asked (len 0).
+func sized(dest, v []byte) (uint32, fuse.Status) {
+	switch {
+	case len(dest) == 0:
+		return uint32(len(v)), fuse.OK
+	case len(dest) < len(v):
+		return uint32(len(v)), fuse.ERANGE
+	}
+	return uint32(copy(dest, v)), fuse.OK
 }
 
-func (n node) Removexattr(ctx context.Context, req *fuse.RemovexattrRequest) error {
-	err := n.fs.core.RemoveXattr(n.ino, req.Name)
+func (f *FS) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr string, data []byte) fuse.Status {
+	n := ino(&in.InHeader)
+	return f.fail("setxattr", n, "", f.core.SetXattr(n, attr, data, in.Flags))
+}
+
+func (f *FS) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string) fuse.Status {
+	err := f.core.RemoveXattr(ino(h), attr)
 	if encrypted.Errno(err) == syscall.ENODATA {
-		return fuse.ErrNoXattr
+		return fuse.ENOATTR
 	}
-	return n.fs.fail("removexattr", n.ino, "", err)
-}
-
-// Poll answers ENOSYS, after which the kernel stops asking: files here
-// are always ready. Answering at all matters: Go registers every file it
-// opens with epoll, whose poll of a FUSE file waits for this reply, and a
-// process reading its own mount would otherwise deadlock.
-func (n node) Poll(ctx context.Context, req *fuse.PollRequest, resp *fuse.PollResponse) error {
-	return fuse.Errno(syscall.ENOSYS)
+	return f.fail("removexattr", ino(h), "", err)
 }
