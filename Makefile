@@ -14,7 +14,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 NFPM_VERSION := v2.45.2
 
-.PHONY: build run test deps fuse lint unit fuzz bench install man completions rpm aur package-check docker clean
+.PHONY: build run test deps fuse lint unit fuzz bench bench-untar install man completions rpm aur package-check docker clean
 
 build:
 	$(BUILD) -o rencfs .
@@ -62,6 +62,11 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. ./encrypted/...
+
+# bench-untar times tar -x of Go's source tree through a mount, beside
+# gocryptfs when installed, each on a fresh ext4 in a loop file (root).
+bench-untar: build fuse
+	sh scripts/bench-untar.sh ./rencfs 3
 
 man:
 	$(GO) run ./tools/genman man
