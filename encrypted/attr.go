@@ -85,7 +85,6 @@ func (fs *FS) SetAttr(ino Ino, s SetAttr) (Attr, error) {
 		}
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	in := n.in
 	if s.Mode != nil {
 		in.mode = in.mode&syscall.S_IFMT | *s.Mode&^syscall.S_IFMT
@@ -104,14 +103,48 @@ func (fs *FS) SetAttr(ino Ino, s SetAttr) (Attr, error) {
 	}
 	in.ctime = fs.now()
 	n.dirty = true
-	if n.opens == 0 && n.pendDir == nil && !n.removed {
-		// No close will store it: store it now, so that changed inodes
-		// do not pile up in memory (chmod -R over a million files).
-		if err := fs.writeInode(n); err != nil {
+	a := fs.attr(n)
+	idle := n.opens == 0 && n.pendDir == nil && !n.removed
+	n.mu.Unlock()
+	if idle {
+		// No close will store it: queue it, so that changed inodes do not
+		// pile up in memory (chmod -R over a million files), while the
+		// three changes tar makes to each directory cost one write.
+		if err := fs.queueIdle(n); err != nil {
 			return Attr{}, err
 		}
 	}
-	return fs.attr(n), nil
+	return a, nil
+}
+
+// maxIdle is how many changed inodes without an open handle wait in
+// memory before they are stored together.
+const maxIdle = 1024
+
+// queueIdle pins changed n until the queue is full (or Sync), then stores
+// the queue.
+func (fs *FS) queueIdle(n *node) error {
+	fs.pin(n)
+	fs.mu.Lock()
+	fs.idle = append(fs.idle, n)
+	var batch []*node
+	if len(fs.idle) >= maxIdle {
+		batch, fs.idle = fs.idle, nil
+	}
+	fs.mu.Unlock()
+	return fs.storeIdle(batch)
+}
+
+// storeIdle stores and unpins queued nodes.
+func (fs *FS) storeIdle(batch []*node) error {
+	var first error
+	for _, n := range batch {
+		if err := fs.flushNode(n, false); err != nil && first == nil {
+			first = err
+		}
+		fs.put(n)
+	}
+	return first
 }
 
 // Readlink returns a symlink's target.

@@ -48,6 +48,7 @@ type FS struct {
 
 	mu    sync.Mutex
 	nodes map[Ino]*node
+	idle  []*node // changed, pinned, with no open handle: see queueIdle
 
 	// renameMu serializes renames, so that the cycle check (walking up
 	// from the target directory) sees a tree no other rename is changing.
@@ -173,8 +174,10 @@ func (fs *FS) flushAll(drop bool) error {
 			nodes = append(nodes, n)
 		}
 	}
+	idle := fs.idle
+	fs.idle = nil
 	fs.mu.Unlock()
-	var first error
+	first := fs.storeIdle(idle)
 	for _, n := range nodes {
 		err := fs.settle(n)
 		if err == nil {

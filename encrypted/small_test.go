@@ -3,6 +3,7 @@ package encrypted
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -184,4 +185,52 @@ func dirNames(t *testing.T, fs *FS, ino Ino) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Attribute changes to files nobody has open wait in a bounded queue:
+// stored by Sync, or when maxIdle of them are waiting.
+func TestIdleAttrQueue(t *testing.T) {
+	fs, dir := newTestFS(t, XChaCha20Poly1305, DefaultChunkSize)
+	inos := make([]Ino, maxIdle)
+	for i := range inos {
+		inos[i] = must[Attr](t)(fs.Create(RootIno, fmt.Sprintf("f%d", i), 0o644, me)).Ino
+		must0(t, fs.Release(inos[i]))
+	}
+	must0(t, fs.Sync())
+	onDisk := func(ino Ino) []byte {
+		return readFile(t, filepath.Join(dir, filepath.FromSlash(inodeName(ino))))
+	}
+	before := onDisk(inos[0])
+	mode := uint32(0o600)
+	must[Attr](t)(fs.SetAttr(inos[0], SetAttr{Mode: &mode}))
+	if !bytes.Equal(onDisk(inos[0]), before) {
+		t.Fatal("a single chmod was stored at once, not queued")
+	}
+	must0(t, fs.Sync())
+	if bytes.Equal(onDisk(inos[0]), before) {
+		t.Fatal("Sync did not store the queued chmod")
+	}
+	fs = reopen(t, fs, dir)
+	defer fs.Close()
+	if got := must[Attr](t)(fs.GetAttr(inos[0])); got.Mode&0o777 != 0o600 {
+		t.Fatalf("mode after reopen %o", got.Mode)
+	}
+
+	before = onDisk(inos[1])
+	for _, ino := range inos[1:] {
+		must[Attr](t)(fs.SetAttr(ino, SetAttr{Mode: &mode}))
+	}
+	if !bytes.Equal(onDisk(inos[1]), before) {
+		t.Fatalf("%d queued changes were stored before the queue was full", maxIdle-1)
+	}
+	must[Attr](t)(fs.SetAttr(inos[0], SetAttr{Mode: &mode})) // the maxIdle-th
+	if bytes.Equal(onDisk(inos[1]), before) {
+		t.Fatalf("a full queue of %d changes was not stored", maxIdle)
+	}
+	fs.mu.Lock()
+	queued := len(fs.idle)
+	fs.mu.Unlock()
+	if queued != 0 {
+		t.Fatalf("%d changes still queued after a full batch", queued)
+	}
 }

@@ -104,12 +104,40 @@ func (d *Dir) Get(name string) ([]byte, error) {
 	return readFile(p)
 }
 
+// readFile reads a whole object with plain system calls, like writeTemp:
+// most reads are small objects, and many (a name being created) find none.
 func readFile(p string) ([]byte, error) {
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err == syscall.ENOENT {
 		return nil, ErrNotExist
 	}
-	return b, err
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: err}
+	}
+	// One byte more than the size, to see the end in one read when the
+	// object did not change meanwhile.
+	b := make([]byte, 0, st.Size+1)
+	for {
+		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: p, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // Put replaces an object atomically.
