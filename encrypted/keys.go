@@ -3,6 +3,8 @@ package encrypted
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
@@ -135,10 +137,7 @@ func (fs *FS) dropKeys() {
 	clear(fs.names.key)
 	fs.names = namer{}
 	fs.mu.Lock()
-	nodes := make([]*node, 0, len(fs.nodes))
-	for _, n := range fs.nodes {
-		nodes = append(nodes, n)
-	}
+	nodes := slices.Collect(maps.Values(fs.nodes))
 	fs.mu.Unlock()
 	// The cipher states hold expanded keys: dropping them is all Go allows.
 	for _, n := range nodes {

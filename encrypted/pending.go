@@ -1,6 +1,10 @@
 package encrypted
 
-import "syscall"
+import (
+	"maps"
+	"slices"
+	"syscall"
+)
 
 // A regular file made by Create is held in memory until its first flush
 // (close, fsync, sync, the idle wipe) or until an operation needs its name
@@ -53,10 +57,7 @@ func (fs *FS) settleName(dir *node, name string) error {
 // settleDir stores every pending name in dir. Callers hold dir.dirMu.
 func (fs *FS) settleDir(dir *node) error {
 	dir.mu.Lock()
-	nodes := make([]*node, 0, len(dir.pending))
-	for _, n := range dir.pending {
-		nodes = append(nodes, n)
-	}
+	nodes := slices.Collect(maps.Values(dir.pending))
 	dir.mu.Unlock()
 	for _, n := range nodes {
 		if err := fs.settleLocked(dir, n); err != nil {
