@@ -312,7 +312,7 @@ func (fs *FS) put(n *node) {
 		return
 	}
 	n.mu.Lock()
-	idle := n.opens == 0 && !n.dirty && n.dirtyChunks == 0
+	idle := n.opens == 0 && !n.dirty && n.dirtyChunks == 0 && n.pendDir == nil
 	n.mu.Unlock()
 	if idle && fs.nodes[n.ino] == n {
 		delete(fs.nodes, n.ino)
