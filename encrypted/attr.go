@@ -203,6 +203,13 @@ func (fs *FS) flush(ino Ino) error {
 	if err := fs.settle(n); err != nil {
 		return err
 	}
+	// fsync of a directory makes its names durable: the pending ones too.
+	n.dirMu.Lock()
+	err = fs.settleDir(n)
+	n.dirMu.Unlock()
+	if err != nil {
+		return err
+	}
 	return fs.flushNode(n, false)
 }
 

@@ -127,6 +127,15 @@ func TestPendingCreate(t *testing.T) {
 		t.Fatalf("readdir: %q", names)
 	}
 
+	// fsync of the directory stores its pending names.
+	ib, eb, _ := objectCount(t, dir)
+	must[Attr](t)(fs.Create(d.Ino, "e", 0o644, me))
+	must0(t, fs.Fsync(d.Ino))
+	if i, e, _ := objectCount(t, dir); i != ib+1 || e != eb+1 {
+		t.Fatalf("after fsync of the directory: %d inodes, %d entries, want %d, %d", i, e, ib+1, eb+1)
+	}
+	must0(t, fs.Unlink(d.Ino, "e"))
+
 	// Flush stores it: one inode, one entry, content inline.
 	g := must[Attr](t)(fs.Create(d.Ino, "g", 0o644, me))
 	must[int](t)(fs.Write(g.Ino, []byte("world"), 0))
