@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
@@ -66,7 +67,8 @@ func newAEAD(c Cipher, key []byte) (cipher.AEAD, error) {
 // nonce || ciphertext || tag, appended to dst.
 func seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {
 	ns := a.NonceSize()
-	out := append(dst, make([]byte, ns, ns+len(plaintext)+a.Overhead())...)
+	// One allocation of the whole object: Seal then appends in place.
+	out := slices.Grow(dst, ns+len(plaintext)+a.Overhead())[:len(dst)+ns]
 	nonce := out[len(dst):]
 	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
 		// crypto/rand does not fail on Linux; continuing would risk nonce reuse.
@@ -83,6 +85,21 @@ func open(a cipher.AEAD, obj, ad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("object of %d bytes is too short: %w", len(obj), ErrCorrupt)
 	}
 	pt, err := a.Open(nil, obj[:ns], obj[ns:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("authentication failed: %w", ErrCorrupt)
+	}
+	return pt, nil
+}
+
+// openInPlace is open that decrypts into obj's own storage, sparing a
+// chunk-sized allocation per chunk read; obj is spent either way.
+func openInPlace(a cipher.AEAD, obj, ad []byte) ([]byte, error) {
+	ns := a.NonceSize()
+	if len(obj) < ns+a.Overhead() {
+		return nil, fmt.Errorf("object of %d bytes is too short: %w", len(obj), ErrCorrupt)
+	}
+	ct := obj[ns:]
+	pt, err := a.Open(ct[:0], obj[:ns], ct, ad)
 	if err != nil {
 		return nil, fmt.Errorf("authentication failed: %w", ErrCorrupt)
 	}

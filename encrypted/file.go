@@ -79,7 +79,7 @@ func (fs *FS) loadChunk(n *node, idx uint64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %d: %w", idx, err)
 	}
-	pt, err := open(fs.aead(n, purposeContent), obj, chunkAD(n.ino, idx))
+	pt, err := openInPlace(fs.aead(n, purposeContent), obj, chunkAD(n.ino, idx))
 	if err != nil {
 		return nil, fmt.Errorf("file %016x chunk %d: %w", uint64(n.ino), idx, err)
 	}
@@ -112,8 +112,17 @@ func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
 	if idx == 0 && len(pt) <= maxInline && uint64(len(pt)) < fs.cs { // a full chunk stays a chunk
 		return fs.putInline(n, pt)
 	}
-	obj := seal(fs.aead(n, purposeContent), nil, pt, chunkAD(n.ino, idx))
-	if err := fs.st.PutChunk(uint64(n.ino), idx, obj); err != nil {
+	// Sealed chunks are up to a chunk size each and die at once: reuse
+	// their buffers (storage keeps nothing after PutChunk returns).
+	buf, _ := fs.chunkBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	obj := seal(fs.aead(n, purposeContent), (*buf)[:0], pt, chunkAD(n.ino, idx))
+	err := fs.st.PutChunk(uint64(n.ino), idx, obj)
+	*buf = obj
+	fs.chunkBufs.Put(buf)
+	if err != nil {
 		return fmt.Errorf("write chunk %d: %w", idx, err)
 	}
 	n.mu.Lock()

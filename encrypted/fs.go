@@ -46,6 +46,8 @@ type FS struct {
 	rekey   func() ([]byte, error)
 	lastUse atomic.Int64 // UnixNano of the last operation's start
 
+	chunkBufs sync.Pool // *[]byte, for sealing chunks
+
 	mu    sync.Mutex
 	nodes map[Ino]*node
 	idle  []*node // changed, pinned, with no open handle: see queueIdle

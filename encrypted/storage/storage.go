@@ -20,7 +20,8 @@ var ErrNotExist = errors.New("object does not exist")
 // hex (plus a fixed few names such as the header); its last component is
 // the object, the part before it is its group. Put replaces an object
 // atomically: a reader sees the old or the new bytes, never a mix. Nothing is
-// durable until Sync returns.
+// durable until Sync returns. Put and PutChunk keep no reference to their
+// data after they return: callers reuse the buffer.
 type Storage interface {
 	Get(name string) ([]byte, error)
 	Put(name string, data []byte) error
