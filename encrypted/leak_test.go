@@ -23,6 +23,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 			"xattr name":     "user.MarkerXattrName",
 			"xattr value":    "MarkerXattrValue",
 			"long name":      strings.Repeat("MarkerLong", 25),
+			"small content":  "MarkerSmallContent", // kept inside the inode
 		}
 		d := must[Attr](t)(fsys.Mkdir(RootIno, markers["dir name"], 0o755, me))
 		f := must[Attr](t)(fsys.Create(d.Ino, markers["file name"], 0o644, me))
@@ -30,6 +31,8 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 		must[int](t)(fsys.Write(f.Ino, content, 0))
 		must[Attr](t)(fsys.Symlink(RootIno, "l", markers["symlink target"], me))
 		must[Attr](t)(fsys.Create(RootIno, markers["long name"], 0o644, me))
+		small := must[Attr](t)(fsys.Create(RootIno, "small", 0o644, me))
+		must[int](t)(fsys.Write(small.Ino, []byte(markers["small content"]), 0))
 		must[error](t)(nil, fsys.SetXattr(f.Ino, markers["xattr name"], []byte(markers["xattr value"]), 0))
 		if err := fsys.Close(); err != nil {
 			t.Fatal(err)
@@ -70,9 +73,10 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// header, 5 inodes (root, dir, file, link, long), 4 entries, 4 chunks
-		if files != 14 {
-			t.Errorf("scanned %d files, want 14", files)
+		// header, 6 inodes (root, dir, file, link, long, small with its
+		// content inside), 5 entries, 4 chunks
+		if files != 16 {
+			t.Errorf("scanned %d files, want 16", files)
 		}
 	})
 }
