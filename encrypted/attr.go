@@ -200,9 +200,6 @@ func (fs *FS) flush(ino Ino) error {
 		return err
 	}
 	defer fs.put(n)
-	if err := fs.settle(n); err != nil {
-		return err
-	}
 	// fsync of a directory makes its names durable: the pending ones too.
 	n.dirMu.Lock()
 	err = fs.settleDir(n)
@@ -210,7 +207,7 @@ func (fs *FS) flush(ino Ino) error {
 	if err != nil {
 		return err
 	}
-	return fs.flushNode(n, false)
+	return fs.storeNode(n, false)
 }
 
 // Release ends a handle opened with Open, storing what the file still
@@ -232,10 +229,7 @@ func (fs *FS) Release(ino Ino) error {
 	last, unlinked := n.opens == 0, n.in.nlink == 0
 	n.mu.Unlock()
 	if !(last && unlinked) {
-		if err := fs.settle(n); err != nil {
-			return err
-		}
-		return fs.flushNode(n, last)
+		return fs.storeNode(n, last)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -238,7 +238,7 @@ func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error
 		if err := fs.writeInode(n); err != nil {
 			return Attr{}, err
 		}
-		if err := fs.writeEntry(p, &entry{name: name, ino: ino, typ: in.mode & syscall.S_IFMT}); err != nil {
+		if err := fs.writeEntry(p, in.entry(name, ino)); err != nil {
 			return Attr{}, err
 		}
 	}
@@ -299,12 +299,12 @@ func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
 	n.in.nlink++
 	n.in.ctime = fs.now()
 	err = fs.writeInode(n)
-	typ := n.in.mode & syscall.S_IFMT
+	e := n.in.entry(newName, ino)
 	n.mu.Unlock()
 	if err != nil {
 		return Attr{}, err
 	}
-	if err := fs.writeEntry(p, &entry{name: newName, ino: ino, typ: typ}); err != nil {
+	if err := fs.writeEntry(p, e); err != nil {
 		return Attr{}, err
 	}
 	p.mu.Lock()

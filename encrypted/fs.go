@@ -181,11 +181,7 @@ func (fs *FS) flushAll(drop bool) error {
 	fs.mu.Unlock()
 	first := fs.storeIdle(idle)
 	for _, n := range nodes {
-		err := fs.settle(n)
-		if err == nil {
-			err = fs.flushNode(n, drop)
-		}
-		if err != nil && first == nil {
+		if err := fs.storeNode(n, drop); err != nil && first == nil {
 			first = err
 		}
 		fs.put(n)
@@ -348,6 +344,15 @@ func (fs *FS) flushNode(n *node, drop bool) error {
 		return nil
 	}
 	return fs.writeInode(n)
+}
+
+// storeNode stores whatever n holds in memory: its name if pending (see
+// pending.go), else its unsaved content and inode.
+func (fs *FS) storeNode(n *node, drop bool) error {
+	if err := fs.settle(n); err != nil {
+		return err
+	}
+	return fs.flushNode(n, drop)
 }
 
 // newIno picks a random unused inode id.

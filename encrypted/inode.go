@@ -36,6 +36,11 @@ type inode struct {
 // inodeVersion 2 added the inline content; version 1 objects still decode.
 const inodeVersion = 2
 
+// entry is a directory entry naming this inode, whose id is ino.
+func (n *inode) entry(name string, ino Ino) *entry {
+	return &entry{name: name, ino: ino, typ: n.mode & syscall.S_IFMT}
+}
+
 func (n *inode) isDir() bool { return n.mode&syscall.S_IFMT == syscall.S_IFDIR }
 func (n *inode) isReg() bool { return n.mode&syscall.S_IFMT == syscall.S_IFREG }
 

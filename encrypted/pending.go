@@ -3,7 +3,6 @@ package encrypted
 import (
 	"maps"
 	"slices"
-	"syscall"
 )
 
 // A regular file made by Create is held in memory until its first flush
@@ -40,7 +39,7 @@ func (fs *FS) pendingEntry(dir *node, name string) *entry {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return &entry{name: name, ino: n.ino, typ: n.in.mode & syscall.S_IFMT}
+	return n.in.entry(name, n.ino)
 }
 
 // settleName stores name in dir if it is pending. Callers hold dir.dirMu.
@@ -99,7 +98,7 @@ func (fs *FS) settleLocked(dir, n *node) error {
 		return err
 	}
 	n.mu.Lock()
-	e := &entry{name: name, ino: n.ino, typ: n.in.mode & syscall.S_IFMT}
+	e := n.in.entry(name, n.ino)
 	n.mu.Unlock()
 	if err := fs.writeEntry(dir, e); err != nil {
 		return err
