@@ -8,7 +8,6 @@
 package fusefs
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -134,12 +133,23 @@ func (f *FS) path(ino encrypted.Ino) string {
 	return b.String()
 }
 
-func (f *FS) pathOf(ino encrypted.Ino, name string) string {
-	p := f.path(ino)
-	if name == "" {
-		return p
+// logPath names ino, or name in directory ino, in a log record. The path
+// is rebuilt from the names seen only if the record is written: most are
+// Debug records, and requests are many.
+type logPath struct {
+	f    *FS
+	ino  encrypted.Ino
+	name string
+}
+
+func (f *FS) logPath(ino encrypted.Ino, name string) logPath { return logPath{f, ino, name} }
+
+func (p logPath) LogValue() slog.Value {
+	s := p.f.path(p.ino)
+	if p.name != "" {
+		s = strings.TrimSuffix(s, "/") + "/" + p.name
 	}
-	return strings.TrimSuffix(p, "/") + "/" + name
+	return slog.StringValue(s)
 }
 
 // fail turns a core error into the status the kernel gets. Damage is
@@ -154,11 +164,11 @@ func (f *FS) fail(op string, ino encrypted.Ino, name string, err error) fuse.Sta
 	errno := encrypted.Errno(err)
 	switch {
 	case errors.Is(err, encrypted.ErrCorrupt):
-		f.log.Warn("damaged file: answering EIO", "op", op, "path", f.pathOf(ino, name), "err", err)
+		f.log.Warn("damaged file: answering EIO", "op", op, "path", f.logPath(ino, name), "err", err)
 	case errno == syscall.EIO:
-		f.log.Error("I/O error", "op", op, "path", f.pathOf(ino, name), "err", err)
-	case f.log.Enabled(context.Background(), slog.LevelDebug):
-		f.log.Debug("failed", "op", op, "path", f.pathOf(ino, name), "errno", errno.Error())
+		f.log.Error("I/O error", "op", op, "path", f.logPath(ino, name), "err", err)
+	default:
+		f.log.Debug("failed", "op", op, "path", f.logPath(ino, name), "errno", errno.Error())
 	}
 	return fuse.Status(errno)
 }

@@ -123,7 +123,7 @@ func (f *FS) list(n encrypted.Ino) ([]fuse.DirEntry, fuse.Status) {
 		if err != nil {
 			if encrypted.Errno(err) == syscall.EIO {
 				// One damaged entry hides one name, not the directory.
-				f.log.Warn("damaged directory entry skipped", "dir", f.path(n), "err", err)
+				f.log.Warn("damaged directory entry skipped", "dir", f.logPath(n, ""), "err", err)
 				continue
 			}
 			return nil, f.fail("readdir", n, "", err)

@@ -67,7 +67,7 @@ func (f *FS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrO
 			return st
 		}
 	}
-	f.log.Debug("setattr", "path", f.path(n), "valid", v)
+	f.log.Debug("setattr", "path", f.logPath(n, ""), "valid", v)
 	a, err := f.core.SetAttr(n, s)
 	if err != nil {
 		return f.fail("setattr", n, "", err)
@@ -100,7 +100,7 @@ func (f *FS) killPriv(n encrypted.Ino) fuse.Status {
 
 func (f *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
 	dir := ino(&in.InHeader)
-	f.log.Debug("create", "path", f.path(dir), "name", name)
+	f.log.Debug("create", "path", f.logPath(dir, ""), "name", name)
 	a, err := f.core.Create(dir, name, in.Mode&^syscall.S_IFMT, owner(&in.InHeader))
 	if encrypted.Errno(err) == syscall.EEXIST && in.Flags&syscall.O_EXCL == 0 {
 		// Created by someone else since the kernel's lookup: open it.
@@ -123,7 +123,7 @@ func (f *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out 
 
 func (f *FS) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
 	dir := ino(&in.InHeader)
-	f.log.Debug("mkdir", "path", f.path(dir), "name", name)
+	f.log.Debug("mkdir", "path", f.logPath(dir, ""), "name", name)
 	a, err := f.core.Mkdir(dir, name, in.Mode&^syscall.S_IFMT, owner(&in.InHeader))
 	if err != nil {
 		return f.fail("mkdir", dir, name, err)
@@ -133,7 +133,7 @@ func (f *FS) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *f
 
 func (f *FS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
 	dir := ino(&in.InHeader)
-	f.log.Debug("mknod", "path", f.path(dir), "name", name)
+	f.log.Debug("mknod", "path", f.logPath(dir, ""), "name", name)
 	a, err := f.core.Mknod(dir, name, in.Mode, uint64(in.Rdev), owner(&in.InHeader))
 	if err != nil {
 		return f.fail("mknod", dir, name, err)
@@ -142,7 +142,7 @@ func (f *FS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *f
 }
 
 func (f *FS) Symlink(cancel <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
-	f.log.Debug("symlink", "path", f.path(ino(h)), "name", name)
+	f.log.Debug("symlink", "path", f.logPath(ino(h), ""), "name", name)
 	a, err := f.core.Symlink(ino(h), name, target, owner(h))
 	if err != nil {
 		return f.fail("symlink", ino(h), name, err)
@@ -160,7 +160,7 @@ func (f *FS) Readlink(cancel <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.St
 
 func (f *FS) Link(cancel <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.EntryOut) fuse.Status {
 	dir, old := ino(&in.InHeader), encrypted.Ino(in.Oldnodeid)
-	f.log.Debug("link", "from", f.path(old), "dir", f.path(dir), "name", name)
+	f.log.Debug("link", "from", f.logPath(old, ""), "dir", f.logPath(dir, ""), "name", name)
 	a, err := f.core.Link(old, dir, name)
 	if err != nil {
 		return f.fail("link", dir, name, err)
@@ -169,18 +169,18 @@ func (f *FS) Link(cancel <-chan struct{}, in *fuse.LinkIn, name string, out *fus
 }
 
 func (f *FS) Unlink(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	f.log.Debug("unlink", "path", f.path(ino(h)), "name", name)
+	f.log.Debug("unlink", "path", f.logPath(ino(h), ""), "name", name)
 	return f.fail("unlink", ino(h), name, f.core.Unlink(ino(h), name))
 }
 
 func (f *FS) Rmdir(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	f.log.Debug("rmdir", "path", f.path(ino(h)), "name", name)
+	f.log.Debug("rmdir", "path", f.logPath(ino(h), ""), "name", name)
 	return f.fail("rmdir", ino(h), name, f.core.Rmdir(ino(h), name))
 }
 
 func (f *FS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, newName string) fuse.Status {
 	from, to := ino(&in.InHeader), encrypted.Ino(in.Newdir)
-	f.log.Debug("rename", "from", f.path(from), "name", oldName, "to", f.path(to), "newname", newName)
+	f.log.Debug("rename", "from", f.logPath(from, ""), "name", oldName, "to", f.logPath(to, ""), "newname", newName)
 	var flags uint32
 	switch in.Flags {
 	case 0:
