@@ -119,7 +119,14 @@ func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
 		buf = new([]byte)
 	}
 	obj := seal(fs.aead(n, purposeContent), (*buf)[:0], pt, chunkAD(n.ino, idx))
-	err := fs.st.PutChunk(uint64(n.ino), idx, obj)
+	n.mu.Lock()
+	listed := n.in.extents.contains(idx)
+	n.mu.Unlock()
+	put := fs.st.PutChunk
+	if !listed {
+		put = fs.st.PutNewChunk // the inode lists it only once it is whole
+	}
+	err := put(uint64(n.ino), idx, obj)
 	*buf = obj
 	fs.chunkBufs.Put(buf)
 	if err != nil {

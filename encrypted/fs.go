@@ -214,6 +214,7 @@ type node struct {
 	pins    int  // operations in progress holding this node
 	opens   int  // open file handles
 	removed bool // inode object deleted: the file is gone
+	stored  bool // the inode object exists: false for a new node until written
 
 	dirtyChunks int // stripes holding unsaved content
 
@@ -267,7 +268,7 @@ func (fs *FS) get(ino Ino) (*node, error) {
 	}
 	fs.mu.Unlock()
 
-	n := &node{ino: ino}
+	n := &node{ino: ino, stored: true}
 	b, err := fs.st.Get(inodeName(ino))
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), syscall.ENOENT)
@@ -321,10 +322,14 @@ func (fs *FS) put(n *node) {
 func (fs *FS) writeInode(n *node) error {
 	n.in.generation++
 	obj := seal(fs.aead(n, purposeInode), nil, n.in.encode(), inodeAD(n.ino))
-	if err := fs.st.Put(inodeName(n.ino), obj); err != nil {
+	put := fs.st.Put
+	if !n.stored {
+		put = fs.st.PutNew // its entry is written only once it is whole
+	}
+	if err := put(inodeName(n.ino), obj); err != nil {
 		return fmt.Errorf("write inode %016x: %w", uint64(n.ino), err)
 	}
-	n.dirty = false
+	n.stored, n.dirty = true, false
 	return nil
 }
 

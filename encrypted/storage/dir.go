@@ -25,7 +25,9 @@ import (
 // under the object's name, so a new object appears whole or not at all; an
 // existing one is replaced by a rename, so a crash leaves the old or the
 // new object. Where the filesystem has no O_TMPFILE, a named temporary
-// file is written and renamed instead. Nothing is fsync'd until Sync, which
+// file is written and renamed instead. PutNew, for objects nothing refers
+// to yet, creates the file under its name and writes it in place. Nothing
+// is fsync'd until Sync, which
 // syncs exactly what changed since the last Sync: unpacking ten thousand
 // files costs no fsync at all until then.
 type Dir struct {
@@ -160,6 +162,48 @@ func (d *Dir) writeAtomic(p string, data []byte) error {
 	}
 	if err != nil {
 		return err
+	}
+	d.mu.Lock()
+	d.dirtyFile[p] = struct{}{}
+	d.dirtyDir[dir] = struct{}{}
+	d.mu.Unlock()
+	return nil
+}
+
+// PutNew stores an object nothing refers to yet (see Storage).
+func (d *Dir) PutNew(name string, data []byte) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	return d.writeNew(p, data)
+}
+
+// writeNew creates p and writes data into it: three system calls, against
+// four for an unnamed file linked in, and no orphan-list update in the
+// filesystem's journal. It is not atomic, which Storage.PutNew allows.
+func (d *Dir) writeNew(p string, data []byte) error {
+	dir := filepath.Dir(p)
+	fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	if err == syscall.ENOENT {
+		if err = d.mkdirAll(dir); err != nil {
+			return err
+		}
+		fd, err = syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	}
+	if err == syscall.EEXIST {
+		return d.writeAtomic(p, data) // a partial leftover, or a race lost
+	}
+	if err != nil {
+		return &fs.PathError{Op: "create", Path: p, Err: err}
+	}
+	err = writeAll(fd, data)
+	if cerr := syscall.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		syscall.Unlink(p) // leave no partial object behind a failed write
+		return &fs.PathError{Op: "write", Path: p, Err: err}
 	}
 	d.mu.Lock()
 	d.dirtyFile[p] = struct{}{}
@@ -387,6 +431,11 @@ func (d *Dir) GetChunk(file, index uint64) ([]byte, error) {
 // PutChunk replaces one content chunk atomically.
 func (d *Dir) PutChunk(file, index uint64, data []byte) error {
 	return d.writeAtomic(d.chunkPath(file, index), data)
+}
+
+// PutNewChunk stores a chunk no inode lists yet (see Storage.PutNew).
+func (d *Dir) PutNewChunk(file, index uint64, data []byte) error {
+	return d.writeNew(d.chunkPath(file, index), data)
 }
 
 // DeleteChunk removes one content chunk.

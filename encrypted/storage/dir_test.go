@@ -170,3 +170,41 @@ func TestDirPutWays(t *testing.T) {
 		})
 	}
 }
+
+// TestDirPutNew: PutNew creates an object (and its group) in place, replaces
+// a leftover under the same name whole, and leaves it for the next Sync.
+func TestDirPutNew(t *testing.T) {
+	d := newDir(t)
+	if err := d.PutNew("i/cd/cdef", []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PutNewChunk(9, 0, []byte("chunk")); err != nil {
+		t.Fatal(err)
+	}
+	// A partial object left by a crash: PutNew must replace it, not fail.
+	p := filepath.Join(d.Root(), "i", "cd", "cdef")
+	if err := os.WriteFile(p, []byte("fi"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PutNew("i/cd/cdef", []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Get("i/cd/cdef")
+	chunk, cerr := d.GetChunk(9, 0)
+	if err != nil || cerr != nil || string(got) != "second" || string(chunk) != "chunk" {
+		t.Fatalf("got %q %q %v %v", got, chunk, err, cerr)
+	}
+	d.mu.Lock()
+	_, dirty := d.dirtyFile[p]
+	d.mu.Unlock()
+	if !dirty {
+		t.Fatal("PutNew's object is not in the next Sync")
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Dir(p))
+	if err != nil || len(ents) != 1 || ents[0].Name() != "cdef" {
+		t.Fatalf("group holds %v (%v), want only the object", ents, err)
+	}
+}

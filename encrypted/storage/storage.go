@@ -20,11 +20,17 @@ var ErrNotExist = errors.New("object does not exist")
 // hex (plus a fixed few names such as the header); its last component is
 // the object, the part before it is its group. Put replaces an object
 // atomically: a reader sees the old or the new bytes, never a mix. Nothing is
-// durable until Sync returns. Put and PutChunk keep no reference to their
-// data after they return: callers reuse the buffer.
+// durable until Sync returns. No Put method keeps a reference to its data
+// after it returns: callers reuse the buffer.
 type Storage interface {
 	Get(name string) ([]byte, error)
 	Put(name string, data []byte) error
+	// PutNew stores an object that nothing refers to yet, more cheaply
+	// than Put: a crash while it runs may leave the object partial. So a
+	// caller writes whatever refers to it only after PutNew returns, and a
+	// reader never meets a partial object. A name taken already (a
+	// leftover of such a crash) is replaced as Put would.
+	PutNew(name string, data []byte) error
 	// PutDurable replaces an object atomically and durably before it
 	// returns: a crash leaves the old or the new object, both on disk.
 	PutDurable(name string, data []byte) error
@@ -36,6 +42,8 @@ type Storage interface {
 
 	GetChunk(file, index uint64) ([]byte, error)
 	PutChunk(file, index uint64, data []byte) error
+	// PutNewChunk is PutNew for a chunk no inode lists yet.
+	PutNewChunk(file, index uint64, data []byte) error
 	// DeleteChunk removes one chunk. A missing chunk is not an error.
 	DeleteChunk(file, index uint64) error
 

@@ -1,0 +1,110 @@
+package encrypted
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/rencfs/rencfs/encrypted/storage"
+)
+
+// putLog records how each object was written.
+type putLog struct {
+	storage.Storage
+	mu  sync.Mutex
+	ops []string
+}
+
+func (p *putLog) log(op, name string) {
+	p.mu.Lock()
+	p.ops = append(p.ops, op+" "+name)
+	p.mu.Unlock()
+}
+
+func (p *putLog) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ops := p.ops
+	p.ops = nil
+	slices.Sort(ops)
+	return ops
+}
+
+func (p *putLog) Put(name string, b []byte) error {
+	p.log("put", name)
+	return p.Storage.Put(name, b)
+}
+
+func (p *putLog) PutNew(name string, b []byte) error {
+	p.log("new", name)
+	return p.Storage.PutNew(name, b)
+}
+
+func (p *putLog) PutChunk(f, i uint64, b []byte) error {
+	p.log("put", fmt.Sprintf("chunk %d", i))
+	return p.Storage.PutChunk(f, i, b)
+}
+
+func (p *putLog) PutNewChunk(f, i uint64, b []byte) error {
+	p.log("new", fmt.Sprintf("chunk %d", i))
+	return p.Storage.PutNewChunk(f, i, b)
+}
+
+// TestPutNewOnlyUnreferenced: the cheap, non-atomic PutNew is used exactly
+// for objects nothing refers to yet (a new inode before its entry, a chunk
+// before its inode lists it); everything already referred to is replaced
+// atomically.
+func TestPutNewOnlyUnreferenced(t *testing.T) {
+	_, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
+	fs := must[*FS](t)(Open(st, testPassword))
+	defer fs.Close()
+	cs := fs.ChunkSize()
+	sub := must[Attr](t)(fs.Mkdir(RootIno, "sub", 0o755, me))
+	want := []string{
+		"new " + inodeName(sub.Ino),
+		"put " + inodeName(RootIno), // its link count
+		"put " + fs.entryName(RootIno, fs.names.entryTag(RootIno, "sub")),
+	}
+	if got := st.take(); !sameSet(got, want) {
+		t.Fatalf("mkdir wrote\n%q\nwant\n%q", got, want)
+	}
+
+	f := must[Attr](t)(fs.Create(sub.Ino, "f", 0o644, me))
+	fs.Open(f.Ino)
+	must[int](t)(fs.Write(f.Ino, make([]byte, cs+100), 0))
+	if err := fs.Flush(f.Ino); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{
+		"new " + inodeName(f.Ino),
+		"new chunk 0",
+		"new chunk 1",
+		"put " + fs.entryName(sub.Ino, fs.names.entryTag(sub.Ino, "f")),
+	}
+	if got := st.take(); !sameSet(got, want) {
+		t.Fatalf("a new file wrote\n%q\nwant\n%q", got, want)
+	}
+
+	must[int](t)(fs.Write(f.Ino, []byte("changed"), 0))
+	must[int](t)(fs.Write(f.Ino, []byte("grown"), int64(3*cs)))
+	if err := fs.Flush(f.Ino); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"new chunk 3", "put " + inodeName(f.Ino), "put chunk 0"}
+	if got := st.take(); !sameSet(got, want) {
+		t.Fatalf("a changed file wrote\n%q\nwant\n%q", got, want)
+	}
+	fs.Release(f.Ino)
+	back := make([]byte, 7)
+	must[int](t)(fs.Read(f.Ino, back, 0))
+	if string(back) != "changed" {
+		t.Fatalf("read %q", back)
+	}
+}
+
+func sameSet(got, want []string) bool {
+	slices.Sort(want)
+	return slices.Equal(got, want)
+}
