@@ -82,6 +82,7 @@ func (fs *FS) openEntry(dir *node, tag, obj []byte) (*entry, error) {
 }
 
 func (fs *FS) writeEntry(dir *node, e *entry) error {
+	defer dir.entryWrites.Add(1) // voids remembered absences (see absent)
 	tag := fs.names.entryTag(dir.ino, e.name)
 	obj := seal(fs.aead(dir, purposeEntry), nil, e.encode(), entryAD(dir.ino, tag))
 	return fs.st.Put(fs.entryName(dir.ino, tag), obj)
@@ -93,7 +94,20 @@ func (fs *FS) deleteEntry(dir *node, name string) error {
 
 // absent returns nil if dir has no entry name, EEXIST if it has one, and
 // the error if the entry cannot be read (a damaged entry is not replaced).
+// Callers hold dir.dirMu.
+//
+// The kernel looks a name up before it creates it. Lookup remembers the
+// last name it found absent in a directory, with the directory's count of
+// entry writes at the time, so that absent need not ask the disk again:
+// one failed open fewer per new file. Every entry write (and every pending
+// name) counts, so anything added since voids what was remembered.
 func (fs *FS) absent(dir *node, name string) error {
+	dir.mu.Lock()
+	known := dir.absentName == name && dir.absentAt == dir.entryWrites.Load()
+	dir.mu.Unlock()
+	if known {
+		return nil
+	}
 	_, err := fs.readEntry(dir, name)
 	switch {
 	case err == nil:
@@ -132,7 +146,13 @@ func (fs *FS) Lookup(parent Ino, name string) (Attr, error) {
 		return Attr{}, err
 	}
 	defer fs.put(p)
+	at := p.entryWrites.Load()
 	e, err := fs.readEntry(p, name)
+	if errors.Is(err, syscall.ENOENT) {
+		p.mu.Lock()
+		p.absentName, p.absentAt = name, at
+		p.mu.Unlock()
+	}
 	if err != nil {
 		return Attr{}, err
 	}

@@ -224,6 +224,12 @@ type node struct {
 	pendName string
 	pending  map[string]*node
 
+	// A directory's last name Lookup found absent, and its count of entry
+	// writes then (see absent).
+	absentName  string
+	absentAt    uint64
+	entryWrites atomic.Uint64
+
 	keyMu sync.Mutex // guards aeads; separate so it can be taken with or without mu
 	aeads map[string]cipher.AEAD
 

@@ -26,6 +26,7 @@ func (fs *FS) pend(dir *node, name string, n *node) {
 	}
 	dir.pending[name] = n
 	dir.mu.Unlock()
+	dir.entryWrites.Add(1) // a name, as an entry write would be
 	fs.pin(dir)
 }
 

@@ -1,9 +1,13 @@
 package encrypted
 
+// Tests of which disk operations the store chooses, through a storage
+// wrapper that logs them.
+
 import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
@@ -29,6 +33,11 @@ func (p *putLog) take() []string {
 	p.ops = nil
 	slices.Sort(ops)
 	return ops
+}
+
+// writes is take without the reads.
+func (p *putLog) writes() []string {
+	return slices.DeleteFunc(p.take(), func(op string) bool { return op[:4] == "get " })
 }
 
 func (p *putLog) Put(name string, b []byte) error {
@@ -67,7 +76,7 @@ func TestPutNewOnlyUnreferenced(t *testing.T) {
 		"put " + inodeName(RootIno), // its link count
 		"put " + fs.entryName(RootIno, fs.names.entryTag(RootIno, "sub")),
 	}
-	if got := st.take(); !sameSet(got, want) {
+	if got := st.writes(); !sameSet(got, want) {
 		t.Fatalf("mkdir wrote\n%q\nwant\n%q", got, want)
 	}
 
@@ -83,7 +92,7 @@ func TestPutNewOnlyUnreferenced(t *testing.T) {
 		"new chunk 1",
 		"put " + fs.entryName(sub.Ino, fs.names.entryTag(sub.Ino, "f")),
 	}
-	if got := st.take(); !sameSet(got, want) {
+	if got := st.writes(); !sameSet(got, want) {
 		t.Fatalf("a new file wrote\n%q\nwant\n%q", got, want)
 	}
 
@@ -93,7 +102,7 @@ func TestPutNewOnlyUnreferenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = []string{"new chunk 3", "put " + inodeName(f.Ino), "put chunk 0"}
-	if got := st.take(); !sameSet(got, want) {
+	if got := st.writes(); !sameSet(got, want) {
 		t.Fatalf("a changed file wrote\n%q\nwant\n%q", got, want)
 	}
 	fs.Release(f.Ino)
@@ -107,4 +116,64 @@ func TestPutNewOnlyUnreferenced(t *testing.T) {
 func sameSet(got, want []string) bool {
 	slices.Sort(want)
 	return slices.Equal(got, want)
+}
+
+func (p *putLog) Get(name string) ([]byte, error) {
+	p.log("get", name)
+	return p.Storage.Get(name)
+}
+
+// TestCreateAfterLookup: a create right after the lookup that found the
+// name absent does not ask the disk again, and any name added in between
+// voids what the lookup found.
+func TestCreateAfterLookup(t *testing.T) {
+	_, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
+	fs := must[*FS](t)(Open(st, testPassword))
+	defer fs.Close()
+	d := must[Attr](t)(fs.Mkdir(RootIno, "d", 0o755, me))
+	other := must[Attr](t)(fs.Create(d.Ino, "other", 0o644, me))
+
+	gets := func() int {
+		n := 0
+		for _, op := range st.take() {
+			if op[:4] == "get " {
+				n++
+			}
+		}
+		return n
+	}
+	_, err := fs.Lookup(d.Ino, "new")
+	wantErr(t, err, syscall.ENOENT)
+	gets()
+	must[Attr](t)(fs.Create(d.Ino, "new", 0o644, me))
+	if n := gets(); n != 1 { // only newIno's check of the inode id
+		t.Fatalf("create after lookup read %d objects, want 1", n)
+	}
+
+	// Each way a name can appear between the lookup and the create.
+	for _, add := range []struct {
+		name string
+		do   func(name string) error
+	}{
+		{"create", func(n string) error { _, err := fs.Create(d.Ino, n, 0o644, me); return err }},
+		{"mkdir", func(n string) error { _, err := fs.Mkdir(d.Ino, n, 0o755, me); return err }},
+		{"symlink", func(n string) error { _, err := fs.Symlink(d.Ino, n, "t", me); return err }},
+		{"link", func(n string) error { _, err := fs.Link(other.Ino, d.Ino, n); return err }},
+		{"rename", func(n string) error {
+			if _, err := fs.Create(d.Ino, n+"-src", 0o644, me); err != nil {
+				return err
+			}
+			return fs.Rename(d.Ino, n+"-src", d.Ino, n, 0)
+		}},
+	} {
+		name := "x-" + add.name
+		_, err := fs.Lookup(d.Ino, name)
+		wantErr(t, err, syscall.ENOENT)
+		if err := add.do(name); err != nil {
+			t.Fatalf("%s: %v", add.name, err)
+		}
+		_, err = fs.Create(d.Ino, name, 0o644, me)
+		wantErr(t, err, syscall.EEXIST)
+	}
 }
