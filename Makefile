@@ -14,7 +14,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 NFPM_VERSION := v2.45.2
 
-.PHONY: build run test deps fuse lint unit fuzz bench bench-untar install man completions rpm aur package-check docker clean
+.PHONY: build run test deps fuse lint unit fuzz bench bench-untar fuse-latency install man completions rpm aur package-check docker clean
 
 build:
 	$(BUILD) -o rencfs .
@@ -67,6 +67,11 @@ bench:
 # gocryptfs when installed, each on a fresh ext4 in a loop file (root).
 bench-untar: build fuse
 	sh scripts/bench-untar.sh ./rencfs 3
+
+# fuse-latency shows where one such tar -x spends its time, per FUSE
+# request type, from the kernel's tracepoints (root, perf).
+fuse-latency: build fuse
+	sh scripts/fuse-latency.sh ./rencfs
 
 man:
 	$(GO) run ./tools/genman man
