@@ -8,47 +8,17 @@ set -eu
 bin=$(realpath "$1")
 rounds=${2:-3}
 work=$(mktemp -d /tmp/rencfs-bench.XXXXXX)
-img=$work/fs.img fs=$work/fs tarball=$work/src.tar pw=$work/pw
+fs=$work/fs tarball=$work/src.tar pw=$work/pw
 mkdir -p "$fs"
 tar -C "$(go env GOROOT)" -cf "$tarball" src
 files=$(tar -tf "$tarball" | grep -vc '/$')
 printf 'bench password\n' >"$pw"
 
-cleanup() {
-	fusermount3 -u "$fs/mnt" 2>/dev/null || true
-	umount "$fs" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-freshfs() {
-	umount "$fs" 2>/dev/null || true
-	rm -f "$img"
-	truncate -s 8G "$img"
-	mkfs.ext4 -q -F "$img"
-	mount -o loop "$img" "$fs"
-	mkdir "$fs/data" "$fs/mnt"
-}
+. "$(dirname "$0")/bench-lib.sh"
 
 run() { # tool
 	freshfs
-	case $1 in
-	rencfs)
-		RENCFS_PASSWORD=$(cat "$pw") "$bin" mount -m "$fs/mnt" -d "$fs/data" >/dev/null \
-			--keyring never --log-level ERROR &
-		;;
-	gocryptfs)
-		gocryptfs -q -init -passfile "$pw" "$fs/data" >/dev/null 2>&1
-		gocryptfs -q -passfile "$pw" "$fs/data" "$fs/mnt" 2>/dev/null
-		;;
-	esac
-	i=0
-	until mountpoint -q "$fs/mnt"; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { echo "$1 did not mount" >&2; exit 1; }
-		sleep 0.1
-	done
-	sync
+	mounttool "$1"
 	start=$(date +%s.%N)
 	tar -C "$fs/mnt" -xf "$tarball"
 	end=$(date +%s.%N)

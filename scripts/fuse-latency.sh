@@ -12,37 +12,13 @@ set -eu
 bin=$(realpath "$1")
 tool=${2:-rencfs}
 work=$(mktemp -d /tmp/rencfs-lat.XXXXXX)
-fs=$work/fs
+fs=$work/fs pw=$work/pw
 mkdir -p "$fs"
-cleanup() {
-	fusermount3 -u "$fs/mnt" 2>/dev/null || true
-	umount "$fs" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/bench-lib.sh"
 tar -C "$(go env GOROOT)" -cf "$work/src.tar" src
-truncate -s 8G "$work/fs.img"
-mkfs.ext4 -q -F "$work/fs.img"
-mount -o loop "$work/fs.img" "$fs"
-mkdir "$fs/data" "$fs/mnt"
-printf 'bench password\n' >"$work/pw"
-case $tool in
-rencfs)
-	RENCFS_PASSWORD='bench password' "$bin" mount -m "$fs/mnt" -d "$fs/data" \
-		--keyring never --log-level ERROR >/dev/null &
-	;;
-gocryptfs)
-	gocryptfs -q -init -passfile "$work/pw" "$fs/data" >/dev/null 2>&1
-	gocryptfs -q -passfile "$work/pw" "$fs/data" "$fs/mnt" 2>/dev/null
-	;;
-esac
-i=0
-until mountpoint -q "$fs/mnt"; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || { echo "$tool did not mount" >&2; exit 1; }
-	sleep 0.1
-done
-sync
+printf 'bench password\n' >"$pw"
+freshfs
+mounttool "$tool"
 perf record -q -a -o "$work/perf.data" \
 	-e fuse:fuse_request_send -e fuse:fuse_request_end \
 	tar -C "$fs/mnt" -xf "$work/src.tar" 2>/dev/null

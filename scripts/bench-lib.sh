@@ -1,0 +1,48 @@
+# bench-lib.sh: what bench-untar.sh and fuse-latency.sh share. Source it
+# after setting bin (the rencfs binary), work (a scratch directory), fs
+# (a mount point inside it) and pw (a password file).
+
+# Whatever happens, leave no mount and no scratch files behind.
+cleanup() {
+	fusermount3 -u "$fs/mnt" 2>/dev/null || true
+	umount "$fs" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# freshfs mounts a new journaled ext4, in a loop file, on $fs, with data/
+# and mnt/ in it: each run starts on a filesystem no earlier run touched.
+freshfs() {
+	umount "$fs" 2>/dev/null || true
+	rm -f "$work/fs.img"
+	truncate -s 8G "$work/fs.img"
+	mkfs.ext4 -q -F "$work/fs.img"
+	mount -o loop "$work/fs.img" "$fs"
+	mkdir "$fs/data" "$fs/mnt"
+}
+
+# mounttool TOOL mounts a new rencfs or gocryptfs store in $fs/data on
+# $fs/mnt and waits until the mount is there.
+mounttool() {
+	case $1 in
+	rencfs)
+		RENCFS_PASSWORD=$(cat "$pw") "$bin" mount -m "$fs/mnt" -d "$fs/data" >/dev/null \
+			--keyring never --log-level ERROR &
+		;;
+	gocryptfs)
+		gocryptfs -q -init -passfile "$pw" "$fs/data" >/dev/null 2>&1
+		gocryptfs -q -passfile "$pw" "$fs/data" "$fs/mnt" 2>/dev/null
+		;;
+	*)
+		echo "unknown tool $1" >&2
+		exit 2
+		;;
+	esac
+	i=0
+	until mountpoint -q "$fs/mnt"; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { echo "$1 did not mount" >&2; exit 1; }
+		sleep 0.1
+	done
+	sync
+}
