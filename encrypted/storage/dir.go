@@ -153,12 +153,19 @@ func (d *Dir) Put(name string, data []byte) error {
 
 func (d *Dir) writeAtomic(p string, data []byte) error {
 	dir := filepath.Dir(p)
-	err := d.writeLinked(dir, p, data)
+	return d.write(p, func() error { return d.writeLinked(dir, p, data) })
+}
+
+// write runs store, which writes object p, creating p's folder first if
+// store finds it missing, and remembers p for the next Sync.
+func (d *Dir) write(p string, store func() error) error {
+	dir := filepath.Dir(p)
+	err := store()
 	if errors.Is(err, syscall.ENOENT) {
 		if err = d.mkdirAll(dir); err != nil {
 			return err
 		}
-		err = d.writeLinked(dir, p, data)
+		err = store()
 	}
 	if err != nil {
 		return err
@@ -183,33 +190,11 @@ func (d *Dir) PutNew(name string, data []byte) error {
 // four for an unnamed file linked in, and no orphan-list update in the
 // filesystem's journal. It is not atomic, which Storage.PutNew allows.
 func (d *Dir) writeNew(p string, data []byte) error {
-	dir := filepath.Dir(p)
-	fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
-	if err == syscall.ENOENT {
-		if err = d.mkdirAll(dir); err != nil {
-			return err
-		}
-		fd, err = syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
-	}
-	if err == syscall.EEXIST {
+	err := d.write(p, func() error { return createFile(p, data) })
+	if errors.Is(err, syscall.EEXIST) {
 		return d.writeAtomic(p, data) // a partial leftover, or a race lost
 	}
-	if err != nil {
-		return &fs.PathError{Op: "create", Path: p, Err: err}
-	}
-	err = writeAll(fd, data)
-	if cerr := syscall.Close(fd); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		syscall.Unlink(p) // leave no partial object behind a failed write
-		return &fs.PathError{Op: "write", Path: p, Err: err}
-	}
-	d.mu.Lock()
-	d.dirtyFile[p] = struct{}{}
-	d.dirtyDir[dir] = struct{}{}
-	d.mu.Unlock()
-	return nil
+	return err
 }
 
 // writeLinked stores data as p. A new object costs one unnamed file and
@@ -296,19 +281,28 @@ func (d *Dir) PutDurable(name string, data []byte) error {
 // the write of an object this small.
 func writeTemp(dir string, data []byte) (string, error) {
 	tmp := tempName(dir)
-	fd, err := syscall.Open(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	if err := createFile(tmp, data); err != nil {
+		return "", err
+	}
+	return tmp, nil
+}
+
+// createFile creates p, which must not exist, and writes data into it; a
+// failed write leaves no file behind.
+func createFile(p string, data []byte) error {
+	fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
-		return "", &fs.PathError{Op: "create", Path: tmp, Err: err}
+		return &fs.PathError{Op: "create", Path: p, Err: err}
 	}
 	err = writeAll(fd, data)
 	if cerr := syscall.Close(fd); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		syscall.Unlink(tmp)
-		return "", &fs.PathError{Op: "write", Path: tmp, Err: err}
+		syscall.Unlink(p)
+		return &fs.PathError{Op: "write", Path: p, Err: err}
 	}
-	return tmp, nil
+	return nil
 }
 
 func tempName(dir string) string {
