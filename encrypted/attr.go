@@ -201,10 +201,7 @@ func (fs *FS) flush(ino Ino) error {
 	}
 	defer fs.put(n)
 	// fsync of a directory makes its names durable: the pending ones too.
-	n.dirMu.Lock()
-	err = fs.settleDir(n)
-	n.dirMu.Unlock()
-	if err != nil {
+	if err := fs.settleDir(n); err != nil {
 		return err
 	}
 	return fs.storeNode(n, false)

@@ -475,10 +475,7 @@ func (fs *FS) ReadDir(ino Ino) iter.Seq2[Dirent, error] {
 			return
 		}
 		defer fs.put(p)
-		p.dirMu.Lock()
-		err = fs.settleDir(p)
-		p.dirMu.Unlock()
-		if err != nil {
+		if err := fs.settleDir(p); err != nil {
 			yield(Dirent{}, err)
 			return
 		}

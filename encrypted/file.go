@@ -172,11 +172,20 @@ func (fs *FS) flushStripe(n *node, s *stripe) error {
 	if err := fs.putChunk(n, s.idx, s.data); err != nil {
 		return err
 	}
+	n.markClean(s)
+	return nil
+}
+
+// markClean records that s's slot holds nothing unsaved any more. Callers
+// hold s.mu.
+func (n *node) markClean(s *stripe) {
+	if !s.dirty {
+		return
+	}
 	s.dirty = false
 	n.mu.Lock()
 	n.dirtyChunks--
 	n.mu.Unlock()
-	return nil
 }
 
 // flushChunks stores every dirty slot of n; drop also empties the slots.
@@ -294,12 +303,7 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 		if err := fs.putChunk(n, idx, p); err != nil {
 			return err
 		}
-		if s.dirty {
-			s.dirty = false
-			n.mu.Lock()
-			n.dirtyChunks--
-			n.mu.Unlock()
-		}
+		n.markClean(s)
 		s.ok, s.data = false, nil
 		fs.grow(n, idx*fs.cs+end)
 		return nil

@@ -54,8 +54,10 @@ func (fs *FS) settleName(dir *node, name string) error {
 	return fs.settleLocked(dir, n)
 }
 
-// settleDir stores every pending name in dir. Callers hold dir.dirMu.
+// settleDir stores every pending name in dir. Callers hold no dirMu.
 func (fs *FS) settleDir(dir *node) error {
+	dir.dirMu.Lock()
+	defer dir.dirMu.Unlock()
 	dir.mu.Lock()
 	nodes := slices.Collect(maps.Values(dir.pending))
 	dir.mu.Unlock()
