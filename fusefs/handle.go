@@ -20,7 +20,7 @@ func keepCache(out *fuse.OpenOut) { out.OpenFlags |= fuse.FOPEN_KEEP_CACHE }
 func (f *FS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	n := ino(&in.InHeader)
 	if in.Mode&fuse.OPEN_KILL_SUIDGID != 0 {
-		if st := f.killPriv(n); st != fuse.OK {
+		if st := f.clearPriv(n); st != fuse.OK {
 			return st
 		}
 	}
@@ -45,7 +45,7 @@ func (f *FS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Rea
 func (f *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
 	n := ino(&in.InHeader)
 	if in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0 {
-		if st := f.killPriv(n); st != fuse.OK {
+		if st := f.clearPriv(n); st != fuse.OK {
 			return 0, st
 		}
 	}

@@ -349,6 +349,15 @@ func TestPermissions(t *testing.T) {
 	if st.Mode&syscall.S_ISUID != 0 || st.Mode&0o777 != 0o777 {
 		t.Fatalf("after a write by another user: mode %o, want setuid cleared", st.Mode)
 	}
+	// So does a truncate, which reaches us as one SETATTR asking for both.
+	check(t, syscall.Chmod(tm.path("suid"), 0o4777))
+	if err := asNobody("truncate", "-s", "1", tm.path("suid")); err != nil {
+		t.Fatalf("nobody cannot truncate a 04777 file: %v", err)
+	}
+	check(t, syscall.Stat(tm.path("suid"), &st))
+	if st.Mode&syscall.S_ISUID != 0 || st.Mode&0o777 != 0o777 || st.Size != 1 {
+		t.Fatalf("after a truncate by another user: mode %o size %d, want setuid cleared and size 1", st.Mode, st.Size)
+	}
 }
 
 func TestDamagedFileGivesEIO(t *testing.T) {

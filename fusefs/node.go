@@ -48,24 +48,14 @@ func (f *FS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrO
 		s.Size = &in.Size
 	}
 	now := time.Now()
-	switch {
-	case v&fuse.FATTR_ATIME_NOW != 0:
-		s.Atime = &now
-	case v&fuse.FATTR_ATIME != 0:
-		t := time.Unix(int64(in.Atime), int64(in.Atimensec))
-		s.Atime = &t
-	}
-	switch {
-	case v&fuse.FATTR_MTIME_NOW != 0:
-		s.Mtime = &now
-	case v&fuse.FATTR_MTIME != 0:
-		t := time.Unix(int64(in.Mtime), int64(in.Mtimensec))
-		s.Mtime = &t
-	}
+	s.Atime = when(v, fuse.FATTR_ATIME_NOW, fuse.FATTR_ATIME, now, in.Atime, in.Atimensec)
+	s.Mtime = when(v, fuse.FATTR_MTIME_NOW, fuse.FATTR_MTIME, now, in.Mtime, in.Mtimensec)
 	if v&fuse.FATTR_KILL_SUIDGID != 0 && v&fuse.FATTR_MODE == 0 {
-		if st := f.killPriv(n); st != fuse.OK {
-			return st
+		m, err := f.killPriv(n)
+		if err != nil {
+			return f.fail("killpriv", n, "", err)
 		}
+		s.Mode = m
 	}
 	f.log.Debug("setattr", "path", f.logPath(n, ""), "valid", v)
 	a, err := f.core.SetAttr(n, s)
@@ -77,24 +67,44 @@ func (f *FS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrO
 	return fuse.OK
 }
 
-// killPriv clears setuid, and setgid when group-executable, as the
-// kernel asks on a write, truncate or chown by an unprivileged process
-// (we handle "killpriv" so that it need not ask for security.capability
-// on every write).
-func (f *FS) killPriv(n encrypted.Ino) fuse.Status {
+// when is the time a SETATTR asks for, if any: now, or the one given.
+func when(valid, nowBit, bit uint32, now time.Time, sec uint64, nsec uint32) *time.Time {
+	switch {
+	case valid&nowBit != 0:
+		return &now
+	case valid&bit != 0:
+		t := time.Unix(int64(sec), int64(nsec))
+		return &t
+	}
+	return nil
+}
+
+// killPriv returns n's mode without setuid, and without setgid when
+// group-executable, as the kernel asks on a write, truncate or chown by an
+// unprivileged process (we handle "killpriv" so that it need not ask for
+// security.capability on every write); nil when there is nothing to clear.
+func (f *FS) killPriv(n encrypted.Ino) (*uint32, error) {
 	a, err := f.core.GetAttr(n)
 	if err != nil {
-		return f.fail("killpriv", n, "", err)
+		return nil, err
 	}
 	kill := uint32(syscall.S_ISUID)
 	if a.Mode&0o010 != 0 {
 		kill |= syscall.S_ISGID
 	}
 	if a.Mode&kill == 0 {
-		return fuse.OK
+		return nil, nil
 	}
 	m := a.Mode &^ kill &^ syscall.S_IFMT
-	_, err = f.core.SetAttr(n, encrypted.SetAttr{Mode: &m})
+	return &m, nil
+}
+
+// clearPriv applies killPriv on its own, for an open or a write.
+func (f *FS) clearPriv(n encrypted.Ino) fuse.Status {
+	m, err := f.killPriv(n)
+	if err == nil && m != nil {
+		_, err = f.core.SetAttr(n, encrypted.SetAttr{Mode: m})
+	}
 	return f.fail("killpriv", n, "", err)
 }
 
