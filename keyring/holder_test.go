@@ -4,7 +4,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,4 +119,53 @@ func TestHolderWrongPassword(t *testing.T) {
 	if _, err := Unlock(st, []byte("nope"), HolderOptions{}); err != encrypted.ErrWrongPassword {
 		t.Fatalf("err %v", err)
 	}
+}
+
+// TestKDFMemoryReleased: once the key is out, Argon2id's scratch memory no
+// longer counts toward the heap goal, after the first unlock and after a
+// wiped key is derived again from the keyring's password.
+func TestKDFMemoryReleased(t *testing.T) {
+	const kdfMiB = 64
+	dir := t.TempDir()
+	fs, err := encrypted.InitDir(dir, holderPassword, encrypted.Options{KDF: encrypted.KDFParams{Time: 1, MemoryKiB: kdfMiB << 10, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goal := func(when string) {
+		t.Helper()
+		s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+		metrics.Read(s)
+		if g := s[0].Value.Uint64(); g >= kdfMiB<<20 {
+			t.Fatalf("%s: heap goal %d MiB, not below the KDF's %d MiB", when, g>>20, kdfMiB)
+		}
+	}
+	h, err := Unlock(st, holderPassword, HolderOptions{Idle: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	goal("after unlock")
+	derived := 0
+	h.UseKeyring(func() ([]byte, error) { derived++; return slices.Clone(holderPassword), nil })
+	deadline := time.Now().Add(10 * time.Second)
+	for !h.Wiped() {
+		if time.Now().After(deadline) {
+			t.Fatal("key not wiped 10 s into a 50 ms idle timeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := h.FS().Lookup(encrypted.RootIno, "absent"); err != syscall.ENOENT {
+		t.Fatalf("lookup after wipe: %v", err)
+	}
+	if derived != 1 {
+		t.Fatalf("key derived %d times from the keyring's password, want 1", derived)
+	}
+	goal("after restoring the key")
 }
