@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -53,6 +54,26 @@ func newMount(a *app) *cobra.Command {
 	c.MarkFlagRequired("mount-point")
 	c.MarkFlagRequired("data-dir")
 	return c
+}
+
+// minServeProcs is the fewest Ps (GOMAXPROCS) a mount serves with.
+const minServeProcs = 8
+
+// serveProcs is the GOMAXPROCS to serve with, given the GOMAXPROCS
+// environment variable and the current setting. go-fuse keeps up to
+// GOMAXPROCS goroutines blocked in read(2) on /dev/fuse, and each holds
+// its P through the system call. With one P per CPU (2 on a small
+// machine) the blocked readers soon hold every P, so the runtime takes
+// them back and hands them from thread to thread on most requests: a
+// futex wake and a thread switch each time. With Ps to spare it need
+// not. Extracting Go's source tree on 2 CPUs: 25,000 futex calls and
+// 275,000 context switches in the daemon with 2 Ps, 7,000 and 241,000
+// with 8. A GOMAXPROCS the user set wins.
+func serveProcs(env string, current int) int {
+	if env != "" {
+		return current
+	}
+	return max(current, minServeProcs)
 }
 
 func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
@@ -115,6 +136,7 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 		}()
 	}
 
+	runtime.GOMAXPROCS(serveProcs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)))
 	m, err := fusefs.Mount(f.mountPoint, h.FS(), fusefs.Options{ReadOnly: f.readOnly, AllowOther: f.allowOther}, a.log)
 	if err != nil {
 		h.Close()

@@ -259,3 +259,22 @@ func TestNewerFormatRefused(t *testing.T) {
 		t.Fatalf("newer format: %v: %s", err, out)
 	}
 }
+
+// TestServeProcs: a mount serves with at least minServeProcs Ps, more
+// when there are more CPUs, and exactly what GOMAXPROCS says when set.
+func TestServeProcs(t *testing.T) {
+	for _, c := range []struct {
+		env           string
+		current, want int
+	}{
+		{"", 1, minServeProcs},
+		{"", 2, minServeProcs},
+		{"", 32, 32},
+		{"2", 2, 2},
+		{"1", 1, 1},
+	} {
+		if got := serveProcs(c.env, c.current); got != c.want {
+			t.Errorf("serveProcs(%q, %d) = %d, want %d", c.env, c.current, got, c.want)
+		}
+	}
+}
