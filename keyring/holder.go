@@ -119,10 +119,10 @@ func (h *Holder) rekey() ([]byte, error) {
 // 256 MiB by default, garbage once the key is out) to the OS. Left alone,
 // it sets the heap goal at twice its size: the daemon keeps about half a
 // GiB resident, and the first half GiB it allocates while serving grows
-// into fresh pages, a page fault for each (62,000 while extracting Go's
-// source tree, which made that a sixth slower). It costs one garbage
-// collection, once per derivation: at unlock, and when a wiped key is
-// derived again from the keyring's password.
+// into fresh pages, a page fault for each: 62,000 while extracting Go's
+// source tree, which then took 1.2–1.4 times as long. It costs one
+// garbage collection, once per derivation: at unlock, and when a wiped
+// key is derived again from the keyring's password.
 func releaseKDFMemory() { debug.FreeOSMemory() }
 
 // watch wipes the key once the store has been idle long enough.
