@@ -19,12 +19,16 @@ import (
 
 var holderPassword = []byte("holder test password")
 
-// newStore makes a store holding one file that the kernel has never
-// seen, so reading it through a mount must reach the store.
-func newStore(t *testing.T) (storage.Storage, encrypted.Ino) {
+// testKDFKiB is the Argon2id memory of the tests' stores: the least allowed.
+const testKDFKiB = 8 << 10
+
+// newStore makes a store, with kdfKiB of Argon2id memory, holding one file
+// that the kernel has never seen, so reading it through a mount must reach
+// the store.
+func newStore(t *testing.T, kdfKiB uint32) (storage.Storage, encrypted.Ino) {
 	t.Helper()
 	dir := t.TempDir()
-	fs, err := encrypted.InitDir(dir, holderPassword, encrypted.Options{KDF: encrypted.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}})
+	fs, err := encrypted.InitDir(dir, holderPassword, encrypted.Options{KDF: encrypted.KDFParams{Time: 1, MemoryKiB: kdfKiB, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +62,7 @@ func TestIdleWipeThroughMount(t *testing.T) {
 			if viaKeyring {
 				testutil.RequireKeyringSession(t)
 			}
-			st, _ := newStore(t)
+			st, _ := newStore(t, testKDFKiB)
 			logs := &testutil.SyncBuffer{}
 			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			h, err := Unlock(st, holderPassword, HolderOptions{Idle: time.Second, Log: log})
@@ -115,7 +119,7 @@ func TestIdleWipeThroughMount(t *testing.T) {
 }
 
 func TestHolderWrongPassword(t *testing.T) {
-	st, _ := newStore(t)
+	st, _ := newStore(t, testKDFKiB)
 	if _, err := Unlock(st, []byte("nope"), HolderOptions{}); err != encrypted.ErrWrongPassword {
 		t.Fatalf("err %v", err)
 	}
@@ -126,18 +130,7 @@ func TestHolderWrongPassword(t *testing.T) {
 // wiped key is derived again from the keyring's password.
 func TestKDFMemoryReleased(t *testing.T) {
 	const kdfMiB = 64
-	dir := t.TempDir()
-	fs, err := encrypted.InitDir(dir, holderPassword, encrypted.Options{KDF: encrypted.KDFParams{Time: 1, MemoryKiB: kdfMiB << 10, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Close(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := storage.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := newStore(t, kdfMiB<<10)
 	goal := func(when string) {
 		t.Helper()
 		s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
