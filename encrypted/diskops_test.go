@@ -4,6 +4,7 @@ package encrypted
 // wrapper that logs them.
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -176,4 +177,67 @@ func TestCreateAfterLookup(t *testing.T) {
 		_, err = fs.Create(d.Ino, name, 0o644, me)
 		wantErr(t, err, syscall.EEXIST)
 	}
+}
+
+func (p *putLog) GetChunk(f, i uint64) ([]byte, error) {
+	p.log("get", fmt.Sprintf("chunk %d", i))
+	return p.Storage.GetChunk(f, i)
+}
+
+// TestReadAhead: a sequential reader has the next chunks loaded for it in
+// the background, so it reads each chunk from disk once; random reads load
+// nothing extra; read-ahead never takes a slot holding unsaved content.
+func TestReadAhead(t *testing.T) {
+	fs, dir := newTestFS(t, XChaCha20Poly1305, 4096)
+	const chunks = 20
+	cs := int64(fs.ChunkSize())
+	f := must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
+	want := make([]byte, chunks*cs)
+	for i := range want {
+		want[i] = byte(i * 7 / 3)
+	}
+	must[int](t)(fs.Write(f.Ino, want, 0)) // whole chunks: none stays in a slot
+	fs = reopen(t, fs, dir)
+	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
+	fs = must[*FS](t)(Open(st, testPassword))
+	defer fs.Close()
+	loaded := func(what string, idx ...int) {
+		t.Helper()
+		fs.readAheads.Wait()
+		got := slices.DeleteFunc(st.take(), func(op string) bool { return op[:10] != "get chunk " })
+		var want []string
+		for _, i := range idx {
+			want = append(want, fmt.Sprintf("get chunk %d", i))
+		}
+		if !sameSet(got, want) {
+			t.Fatalf("%s loaded %q, want %q", what, got, want)
+		}
+	}
+	read := func(off, n int64) {
+		t.Helper()
+		got := make([]byte, n)
+		if _, err := fs.Read(f.Ino, got, off); err != nil || !bytes.Equal(got, want[off:off+n]) {
+			t.Fatalf("read %d bytes at %d: %v, or wrong bytes", n, off, err)
+		}
+	}
+
+	// Unsaved content in chunk 18, in the slot that chunk 2 would take.
+	copy(want[18*cs+10:], "unsaved")
+	must[int](t)(fs.Write(f.Ino, []byte("unsaved"), 18*cs+10))
+	loaded("a write into chunk 18", 18)
+	read(0, cs/2)
+	loaded("reading the start", 0, 1) // chunk 2's slot is taken
+	read(cs/2, 3*cs-cs/2)
+	loaded("reading on", 2, 3, 4)
+	read(3*cs, 3*cs) // chunk 5 is loaded by read-ahead or by the read, not both
+	loaded("reading chunks 3 to 5", 5, 6, 7)
+	read(6*cs, (chunks-6)*cs)
+	loaded("reading to the end", 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19)
+
+	// Random reads: chunk 4 again, then 1, then 5 (slots are dropped once
+	// read to their end).
+	read(4*cs+100, 100)
+	read(cs+100, 100)
+	read(5*cs+100, 100)
+	loaded("random reads", 1, 4, 5)
 }

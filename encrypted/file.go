@@ -234,6 +234,7 @@ func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
 		idx, co := pos/fs.cs, pos%fs.cs
 		nb := min(fs.cs-co, end-pos)
 		dst := buf[pos-uint64(off) : pos-uint64(off)+nb]
+		fs.readAhead(n, idx+1, size)
 		s := n.stripe(idx)
 		s.mu.Lock()
 		pt, err := fs.chunk(n, s, idx)

@@ -48,6 +48,8 @@ type FS struct {
 
 	chunkBufs sync.Pool // *[]byte, for sealing chunks
 
+	readAheads sync.WaitGroup // read-ahead goroutines at work, for tests to wait on
+
 	mu    sync.Mutex
 	nodes map[Ino]*node
 	idle  []*node // changed, pinned, with no open handle: see queueIdle
@@ -217,6 +219,8 @@ type node struct {
 	stored  bool // the inode object exists: false for a new node until written
 
 	dirtyChunks int // stripes holding unsaved content
+
+	readNext atomic.Uint64 // the chunk after the one Read last entered: see readAhead
 
 	// A file Create keeps in memory (see pending.go) knows its directory
 	// and name; the directory knows its pending files by name.
