@@ -197,7 +197,9 @@ func TestReadAhead(t *testing.T) {
 		want[i] = byte(i * 7 / 3)
 	}
 	must[int](t)(fs.Write(f.Ino, want, 0)) // whole chunks: none stays in a slot
-	fs = reopen(t, fs, dir)
+	if err := fs.Close(); err != nil {
+		t.Fatal(err)
+	}
 	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
 	fs = must[*FS](t)(Open(st, testPassword))
 	defer fs.Close()
