@@ -91,6 +91,10 @@ func (fs *FS) enter() error {
 				return fmt.Errorf("restore keys: %w", err)
 			}
 			fs.setMaster(m)
+			// Idle time counts from now: a derivation slower than the
+			// idle timeout would otherwise see its key wiped before the
+			// operation that asked for it could run, and derive again.
+			fs.lastUse.Store(time.Now().UnixNano())
 		}
 		fs.keyMu.Unlock()
 	}

@@ -50,6 +50,29 @@ func TestDropKeysAndRekey(t *testing.T) {
 	})
 }
 
+// TestSlowRekeyCountsAsUse: idle time counts from the end of a key
+// derivation, not from the start of the operation that waited for it, or
+// a derivation slower than the idle timeout would be wiped at once.
+func TestSlowRekeyCountsAsUse(t *testing.T) {
+	fs, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	defer fs.Close()
+	st := must[*storage.Dir](t)(storage.OpenDir(dir))
+	var derived time.Time
+	fs.SetRekey(func() ([]byte, error) {
+		time.Sleep(50 * time.Millisecond) // a slow Argon2id
+		m, err := UnwrapKey(st, testPassword)
+		derived = time.Now()
+		return m, err
+	})
+	if !fs.DropKeysIfIdle(0, nil) {
+		t.Fatal("keys not dropped")
+	}
+	must[Attr](t)(fs.GetAttr(RootIno))
+	if last := fs.LastUse(); last.Before(derived) {
+		t.Fatalf("last use %v is before the key was derived (%v)", last, derived)
+	}
+}
+
 func TestInitKeyOpenKey(t *testing.T) {
 	dir := t.TempDir()
 	st := must[*storage.Dir](t)(storage.OpenDir(dir))
