@@ -1,8 +1,9 @@
 package encrypted
 
 // readAheadChunks is how many chunks past the one being read a sequential
-// reader has loaded for it. Measured with dd through a mount (512 MiB,
-// cold caches, 2 CPUs): none 216–218 MB/s, one 284–307, two 304–320.
+// reader has loaded for it. dd of 512 MiB through a mount with cold
+// caches, 2 CPUs, alternating builds: none 216–218 MB/s, one 284–307,
+// two 320 (in the rounds where one gave 284–298).
 const readAheadChunks = 2
 
 // readAhead starts loading the chunks from next on into their slots in
