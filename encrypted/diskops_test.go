@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -242,4 +243,44 @@ func TestReadAhead(t *testing.T) {
 	read(cs+100, 100)
 	read(5*cs+100, 100)
 	loaded("random reads", 1, 4, 5)
+}
+
+// TestChunkStoredOnceWhenWrittenOutOfOrder: the kernel's write-back may
+// send a chunk's tail before its head. The chunk is stored once, when both
+// are in; a chunk rewritten in place is still stored when the writer
+// reaches its end.
+func TestChunkStoredOnceWhenWrittenOutOfOrder(t *testing.T) {
+	_, dir := newTestFS(t, XChaCha20Poly1305, 4096)
+	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
+	fs := must[*FS](t)(Open(st, testPassword))
+	defer fs.Close()
+	cs := int64(fs.ChunkSize())
+	f := must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
+	want := bytes.Repeat([]byte("out of order "), int(3*cs)/13+1)[:3*cs]
+	chunkWrites := func() []string {
+		return slices.DeleteFunc(st.writes(), func(op string) bool { return !strings.Contains(op, " chunk ") })
+	}
+	// Chunks 1 and 2 in pieces: 1's tail, 2's tail, 1's head, 2's head.
+	for _, r := range [][2]int64{{cs + 1000, 2 * cs}, {2*cs + 10, 3 * cs}, {cs, cs + 1000}, {2 * cs, 2*cs + 10}} {
+		must[int](t)(fs.Write(f.Ino, want[r[0]:r[1]], r[0]))
+	}
+	if got, want := chunkWrites(), []string{"new chunk 1", "new chunk 2"}; !sameSet(got, want) {
+		t.Fatalf("writing chunks 1 and 2 in pieces stored %q, want %q", got, want)
+	}
+	must[int](t)(fs.Write(f.Ino, want[:cs], 0))
+	if err := fs.Flush(f.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := chunkWrites(), []string{"new chunk 0"}; !sameSet(got, want) {
+		t.Fatalf("the rest stored %q, want %q", got, want)
+	}
+	if got := readAll(t, fs, f.Ino); !bytes.Equal(got, want) {
+		t.Fatal("read back wrong bytes")
+	}
+
+	// In place: a write ending at the chunk's end stores it at once.
+	must[int](t)(fs.Write(f.Ino, []byte("tail"), 2*cs-4))
+	if got, want := chunkWrites(), []string{"put chunk 1"}; !sameSet(got, want) {
+		t.Fatalf("rewriting chunk 1's tail stored %q, want %q", got, want)
+	}
 }

@@ -29,6 +29,11 @@ type stripe struct {
 	dirty bool
 	idx   uint64
 	data  []byte // plaintext; a dirty slot's is private to it
+
+	// What a dirty slot's chunk is known to hold, as one span [from, to):
+	// the bytes written since it became dirty, reaching back to 0 once
+	// they join the stored content it started from (base bytes).
+	base, from, to uint64
 }
 
 // regular pins ino and checks that it is a regular file.
@@ -319,6 +324,7 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 		buf := make([]byte, len(old), min(fs.cs, max(end, 2*uint64(len(old)), 4096)))
 		copy(buf, old)
 		s.ok, s.idx, s.data, s.dirty = true, idx, buf, true
+		s.base, s.from, s.to = uint64(len(old)), co, end
 		n.mu.Lock()
 		n.dirtyChunks++
 		n.mu.Unlock()
@@ -329,8 +335,14 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 	}
 	copy(s.data[co:], p)
 	fs.grow(n, idx*fs.cs+uint64(len(s.data)))
-	if uint64(len(s.data)) == fs.cs && end == fs.cs {
-		// The writer reached the chunk's end: it has most likely moved on.
+	if s.from, s.to = min(s.from, co), max(s.to, end); s.from <= s.base {
+		s.from = 0
+	}
+	if s.from == 0 && s.to == fs.cs {
+		// The whole chunk is known, so the writer has most likely moved
+		// on. Not before: the kernel's write-back sends pieces of a file
+		// out of order, and a chunk stored with its head still to come
+		// would be stored twice.
 		return fs.flushStripe(n, s)
 	}
 	return nil
