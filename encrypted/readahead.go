@@ -32,17 +32,16 @@ func (fs *FS) readAhead(n *node, next, size uint64) {
 	}()
 }
 
-// preload loads chunk idx into its slot, unless the reader got there
-// first, or the slot holds unsaved content or has the chunk already. A
-// failure is left for the read that needs the chunk to report.
+// preload loads chunk idx into its slot (chunk does that, and nothing
+// if the slot has it already), unless the reader got there first or the
+// slot holds unsaved content. A failure is left for the read that needs
+// the chunk to report.
 func (fs *FS) preload(n *node, idx uint64) {
 	s := n.stripe(idx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n.readNext.Load() > idx || s.dirty || (s.ok && s.idx == idx) {
+	if n.readNext.Load() > idx || s.dirty {
 		return
 	}
-	if pt, err := fs.loadChunk(n, idx); err == nil {
-		s.ok, s.idx, s.data = true, idx, pt
-	}
+	fs.chunk(n, s, idx)
 }
