@@ -5,15 +5,27 @@
 # Whatever happens, leave no mount and no scratch files behind.
 cleanup() {
 	fusermount3 -u "$fs/mnt" 2>/dev/null || true
-	umount "$fs" 2>/dev/null || true
+	umountfs || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
+# umountfs unmounts the ext4 on $fs, if mounted, retrying while a daemon
+# that has just been unmounted still closes its files in $fs/data.
+umountfs() {
+	i=0
+	while mountpoint -q "$fs"; do
+		umount "$fs" 2>/dev/null && return
+		i=$((i + 1))
+		[ $i -lt 100 ] || { echo "$fs stays busy" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
 # freshfs mounts a new journaled ext4, in a loop file, on $fs, with data/
 # and mnt/ in it: each run starts on a filesystem no earlier run touched.
 freshfs() {
-	umount "$fs" 2>/dev/null || true
+	umountfs
 	rm -f "$work/fs.img"
 	truncate -s 8G "$work/fs.img"
 	mkfs.ext4 -q -F "$work/fs.img"
@@ -45,4 +57,13 @@ mounttool() {
 		sleep 0.1
 	done
 	sync
+}
+
+# unmounttool unmounts $fs/mnt and waits until the daemon has let go of
+# $fs/data: rencfs runs as our child, but gocryptfs does not, so wait
+# alone would let the next freshfs mount over a busy filesystem.
+unmounttool() {
+	fusermount3 -u "$fs/mnt"
+	wait
+	umountfs
 }

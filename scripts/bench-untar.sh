@@ -24,8 +24,7 @@ run() { # tool
 	end=$(date +%s.%N)
 	got=$(find "$fs/mnt/src" -type f | wc -l)
 	[ "$got" -eq "$files" ] || { echo "$1: $got files, want $files" >&2; exit 1; }
-	fusermount3 -u "$fs/mnt"
-	wait
+	unmounttool
 	echo "$1 $(awk "BEGIN {printf \"%.2f\", $end - $start}")"
 }
 

@@ -22,8 +22,7 @@ mounttool "$tool"
 perf record -q -a -o "$work/perf.data" \
 	-e fuse:fuse_request_send -e fuse:fuse_request_end \
 	tar -C "$fs/mnt" -xf "$work/src.tar" 2>/dev/null
-fusermount3 -u "$fs/mnt"
-wait
+unmounttool
 perf script -i "$work/perf.data" 2>/dev/null | awk -v tool="$tool" '
 /fuse_request_send/ {
 	t = $4 + 0; req = $0; sub(/.* req /, "", req); sub(/ .*/, "", req)
