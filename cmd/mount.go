@@ -25,6 +25,7 @@ type mountFlags struct {
 	umountOnStart               bool
 	keyring                     string
 	idleTimeout                 time.Duration
+	allowSlowKDF                bool
 }
 
 func newMount(a *app) *cobra.Command {
@@ -50,6 +51,7 @@ func newMount(a *app) *cobra.Command {
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (root, or user_allow_other in /etc/fuse.conf)")
 	fl.BoolVar(&f.umountOnStart, "umount-on-start", false, "lazily unmount a stale mount at the mount point first")
 	fl.StringVar(&f.keyring, "keyring", "auto", "keep the password in the OS keyring while mounted: auto, always or never")
+	fl.BoolVar(&f.allowSlowKDF, "allow-slow-kdf", false, "accept a header whose Argon2id costs exceed 10 passes, 1 GiB or 16 lanes")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "wipe the key from memory after this long without activity (0: never)")
 	c.MarkFlagRequired("mount-point")
 	c.MarkFlagRequired("data-dir")
@@ -121,29 +123,35 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 		kr = keyring.OS{}
 	}
 	pw := passwordSource{env: envPw, fromEnv: fromEnv, term: keyring.Terminal{In: os.Stdin, Out: os.Stderr}, kr: kr, account: account}
-	h, password, err := unlock(f.dataDir, cipher, cmd.Flags().Changed("cipher"), pw, keyring.HolderOptions{Idle: f.idleTimeout, Log: a.log}, a.log)
+	opt := encrypted.Options{
+		Cipher: cipher, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
+		KDFLimit: kdfLimit(f.allowSlowKDF), Idle: f.idleTimeout, Log: a.log,
+	}
+	fs, secret, err := unlock(f.dataDir, cmd.Flags().Changed("cipher"), pw, opt, a.log)
 	if err != nil {
 		return err
 	}
 	defer memguard.Purge()
-	stored, err := keyring.Store(keyring.OS{}, mode, account, password, a.log)
-	keyring.Wipe(password)
+	// The keyring keeps the store secret, not the password: it opens this
+	// store only, and only until the password changes.
+	stored, err := keyring.Store(keyring.OS{}, mode, account, secret, a.log)
+	keyring.Wipe(secret)
 	if err != nil {
-		h.Close()
+		fs.Close()
 		return err
 	}
 	if stored {
-		h.UseKeyring(func() ([]byte, error) { return keyring.OS{}.Get(account) })
+		fs.SetRestore(func() ([]byte, error) { return keyring.OS{}.Get(account) })
 		defer func() {
 			if err := (keyring.OS{}).Delete(account); err != nil {
-				a.log.Warn("could not remove the password from the keyring", "err", err)
+				a.log.Warn("could not remove the store secret from the keyring", "err", err)
 			}
 		}()
 	}
 
-	m, err := fusefs.Mount(f.mountPoint, h.FS(), fusefs.Options{ReadOnly: f.readOnly, AllowOther: f.allowOther}, a.log)
+	m, err := fusefs.Mount(f.mountPoint, fs, fusefs.Options{ReadOnly: f.readOnly, AllowOther: f.allowOther}, a.log)
 	if err != nil {
-		h.Close()
+		fs.Close()
 		return withCode(exitMount, err)
 	}
 	// Only now that the server runs: see serveProcs.
@@ -163,7 +171,7 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 		a.log.Info("unmounted from outside")
 		err = m.Unmount(0)
 	}
-	if cerr := h.Close(); err == nil {
+	if cerr := fs.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -182,19 +190,12 @@ type passwordSource struct {
 }
 
 // existing returns the password of an existing store: from the
-// environment, the OS keyring (a remount after a crash, say) or the
-// terminal. fromKeyring says where it came from.
-func (p passwordSource) existing() (pw []byte, fromKeyring bool, err error) {
+// environment or the terminal.
+func (p passwordSource) existing() ([]byte, error) {
 	if p.fromEnv {
-		return append([]byte(nil), p.env...), false, nil
+		return append([]byte(nil), p.env...), nil
 	}
-	if p.kr != nil {
-		if pw, err := p.kr.Get(p.account); err == nil {
-			return pw, true, nil
-		}
-	}
-	pw, err = p.term.Read("Password: ")
-	return pw, false, err
+	return p.term.Read("Password: ")
 }
 
 // fresh returns the password for a new store, asked twice on a terminal.
@@ -208,10 +209,22 @@ func (p passwordSource) fresh() ([]byte, error) {
 	return p.term.ReadNew("New password for the new store: ")
 }
 
+// openStorage opens and locks the data dir.
+func openStorage(dir string) (*storage.Dir, error) {
+	st, err := storage.OpenDir(dir)
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, withCode(exitStore, fmt.Errorf("%w (unmount it first)", err))
+	}
+	if err != nil {
+		return nil, withCode(exitStore, err)
+	}
+	return st, nil
+}
+
 // unlock opens the store in dir, creating one if dir is missing or
-// empty, and returns its key holder and the password that opened it (for
-// the keyring; the caller wipes it).
-func unlock(dir string, cipher encrypted.Cipher, cipherSet bool, pw passwordSource, opt keyring.HolderOptions, log *slog.Logger) (*keyring.Holder, []byte, error) {
+// empty, and returns it with its secret (for the keyring; the caller
+// wipes it).
+func unlock(dir string, cipherSet bool, pw passwordSource, opt encrypted.Options, log *slog.Logger) (*encrypted.FS, []byte, error) {
 	fresh, err := encrypted.Fresh(dir)
 	if err != nil {
 		return nil, nil, withCode(exitStore, err)
@@ -221,54 +234,85 @@ func unlock(dir string, cipher encrypted.Cipher, cipherSet bool, pw passwordSour
 			return nil, nil, withCode(exitStore, fmt.Errorf("create data dir: %w", err))
 		}
 	}
-	st, err := storage.OpenDir(dir)
-	if fresh && err == nil {
-		// A new store: its key goes straight to the holder, one derivation.
-		var p []byte
-		if p, err = pw.fresh(); err != nil {
-			return nil, nil, err
-		}
-		master, err := encrypted.InitKey(st, p, encrypted.Options{Cipher: cipher, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())})
-		if err != nil {
-			keyring.Wipe(p)
-			return nil, nil, withCode(exitStore, fmt.Errorf("create store in %s: %w", dir, err))
-		}
-		h, err := keyring.UnlockKey(st, master, opt)
-		if err != nil {
-			keyring.Wipe(p)
-			return nil, nil, err
-		}
-		return h, p, nil
-	}
-	if err != nil {
-		return nil, nil, withCode(exitStore, err)
-	}
-	p, fromKeyring, err := pw.existing()
+	st, err := openStorage(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := keyring.Unlock(st, p, opt)
-	if errors.Is(err, encrypted.ErrWrongPassword) && fromKeyring {
-		// A stale entry (the password was changed since): drop it and ask.
-		log.Warn("the keyring's password for this data dir is stale; removed it", "data_dir", dir)
-		pw.kr.Delete(pw.account)
-		keyring.Wipe(p)
-		if p, err = pw.term.Read("Password: "); err != nil {
+	fs, secret, err := open(st, dir, fresh, pw, opt, log)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	if c := fs.Cipher(); cipherSet && c != opt.Cipher {
+		fs.Close()
+		keyring.Wipe(secret)
+		return nil, nil, withCode(exitUsage, fmt.Errorf("--cipher %s: the store in %s uses %s", opt.Cipher, dir, c))
+	}
+	return fs, secret, nil
+}
+
+// open creates or unlocks the store in st. An existing store opens with
+// the password from the environment, else with the secret the keyring
+// kept since a mount that crashed, else with a password from the terminal.
+func open(st *storage.Dir, dir string, fresh bool, pw passwordSource, opt encrypted.Options, log *slog.Logger) (*encrypted.FS, []byte, error) {
+	if fresh {
+		p, err := pw.fresh()
+		if err != nil {
 			return nil, nil, err
 		}
-		h, err = keyring.Unlock(st, p, opt)
-	}
-	if err != nil {
-		keyring.Wipe(p)
-		if errors.Is(err, encrypted.ErrNotStore) {
-			return nil, nil, withCode(exitStore, fmt.Errorf("%s is not a rencfs data dir (and not empty)", dir))
+		defer keyring.Wipe(p)
+		fs, secret, err := encrypted.Create(st, p, opt)
+		if err != nil {
+			return nil, nil, withCode(exitStore, fmt.Errorf("create store in %s: %w", dir, err))
 		}
-		return nil, nil, fmt.Errorf("open %s: %w", dir, err)
+		return fs, secret, nil
 	}
-	if c := h.FS().Cipher(); cipherSet && c != cipher {
-		h.Close()
-		keyring.Wipe(p)
-		return nil, nil, withCode(exitUsage, fmt.Errorf("--cipher %s: the store in %s uses %s", cipher, dir, c))
+	if !pw.fromEnv && pw.kr != nil {
+		secret, err := pw.kr.Get(pw.account)
+		if err == nil {
+			fs, err := encrypted.UnlockSecret(st, secret, opt)
+			if err == nil {
+				return fs, secret, nil
+			}
+			keyring.Wipe(secret)
+			if !errors.Is(err, encrypted.ErrWrongPassword) {
+				return nil, nil, storeError(dir, err)
+			}
+		}
+		if err == nil || errors.Is(err, keyring.ErrStale) {
+			// The password was changed since, or an older rencfs wrote it.
+			log.Warn("removed a stale keyring entry for this data dir", "data_dir", dir)
+			pw.kr.Delete(pw.account)
+		}
 	}
-	return h, p, nil
+	p, err := pw.existing()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer keyring.Wipe(p)
+	fs, secret, err := encrypted.Unlock(st, p, opt)
+	if err != nil {
+		return nil, nil, storeError(dir, err)
+	}
+	return fs, secret, nil
+}
+
+// storeError words a failure to open the store in dir.
+func storeError(dir string, err error) error {
+	switch {
+	case errors.Is(err, encrypted.ErrNotStore):
+		return withCode(exitStore, fmt.Errorf("%s is not a rencfs data dir (and not empty)", dir))
+	case errors.Is(err, encrypted.ErrKDFLimit):
+		return withCode(exitStore, fmt.Errorf("open %s: %w; --allow-slow-kdf accepts it", dir, err))
+	}
+	return fmt.Errorf("open %s: %w", dir, err)
+}
+
+// kdfLimit is the most a header may ask of Argon2id: the default limit,
+// or, when the user vouches for the costs, all the format allows.
+func kdfLimit(allowSlow bool) encrypted.KDFParams {
+	if allowSlow {
+		return encrypted.FormatKDFMax
+	}
+	return encrypted.DefaultKDFLimit
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ func buildBinary(t *testing.T) string {
 // mountProc is a running "rencfs mount".
 type mountProc struct {
 	cmd    *exec.Cmd
+	mu     sync.Mutex // guards stderr, which the process writes meanwhile
 	stderr *bytes.Buffer
 	exited chan error
 }
@@ -51,7 +53,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd, mnt string) *mountProc {
 		t.Fatal(err)
 	}
 	p := &mountProc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stderr = p.stderr
+	cmd.Stderr = p
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,13 +80,28 @@ func startCmd(t *testing.T, cmd *exec.Cmd, mnt string) *mountProc {
 	select {
 	case line, ok := <-ready:
 		if !ok || !strings.Contains(line, "mounted") {
-			t.Fatalf("no ready line (got %q); stderr:\n%s", line, p.stderr)
+			t.Fatalf("no ready line (got %q); stderr:\n%s", line, p.log())
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatalf("mount not ready after 60 s; stderr:\n%s", p.stderr)
+		t.Fatalf("mount not ready after 60 s; stderr:\n%s", p.log())
 	}
 	return p
 }
+
+// log is what the mount wrote to stderr so far.
+func (p *mountProc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+func (p *mountProc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.Write(b)
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }
 
 // stop sends SIGTERM and expects a clean exit.
 func (p *mountProc) stop(t *testing.T) {
@@ -95,10 +112,10 @@ func (p *mountProc) stop(t *testing.T) {
 	select {
 	case err := <-p.exited:
 		if err != nil {
-			t.Fatalf("rencfs mount exited with %v; stderr:\n%s", err, p.stderr)
+			t.Fatalf("rencfs mount exited with %v; stderr:\n%s", err, p.log())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("rencfs mount did not exit after SIGTERM; stderr:\n%s", p.stderr)
+		t.Fatalf("rencfs mount did not exit after SIGTERM; stderr:\n%s", p.log())
 	}
 }
 
@@ -144,7 +161,7 @@ func TestMountSigtermRemount(t *testing.T) {
 	select {
 	case err := <-p.exited:
 		if err != nil {
-			t.Fatalf("mount after rencfs umount: %v; stderr:\n%s", err, p.stderr)
+			t.Fatalf("mount after rencfs umount: %v; stderr:\n%s", err, p.log())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("mount still running 30 s after rencfs umount")

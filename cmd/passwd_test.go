@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/rencfs/rencfs/encrypted"
+	"github.com/rencfs/rencfs/internal/testutil"
 )
 
 func TestPasswd(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	fs, err := encrypted.InitDir(data, []byte("old pw"), encrypted.Options{KDF: encrypted.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}})
+	fs, err := testutil.CreateStore(data, []byte("old pw"), encrypted.Options{KDF: testutil.TestKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +54,10 @@ func TestPasswd(t *testing.T) {
 	if code, out := passwd("RENCFS_PASSWORD=old pw", "RENCFS_NEW_PASSWORD=new pw"); code != 0 || !strings.Contains(out, "password of") {
 		t.Fatalf("passwd: exit %d: %s", code, out)
 	}
-	if _, err := encrypted.OpenDir(data, []byte("old pw")); !errors.Is(err, encrypted.ErrWrongPassword) {
+	if _, err := testutil.UnlockStore(data, []byte("old pw"), encrypted.Options{}); !errors.Is(err, encrypted.ErrWrongPassword) {
 		t.Fatalf("old password after passwd: %v", err)
 	}
-	fs, err = encrypted.OpenDir(data, []byte("new pw"))
+	fs, err = testutil.UnlockStore(data, []byte("new pw"), encrypted.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

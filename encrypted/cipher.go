@@ -63,6 +63,10 @@ func newAEAD(c Cipher, key []byte) (cipher.AEAD, error) {
 	return nil, fmt.Errorf("unknown cipher %d", c)
 }
 
+// maxSealOverhead is the most a sealed object adds to its plaintext: an
+// XChaCha20-Poly1305 nonce and tag. Reads are bounded with it.
+const maxSealOverhead = chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+
 // seal encrypts plaintext under a fresh random nonce and returns
 // nonce || ciphertext || tag, appended to dst.
 func seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {
@@ -110,13 +114,17 @@ const (
 
 // deriveKey expands the master key into the subkey for (purpose, id).
 // The master key is uniformly random, so HKDF-Expand alone is a sound KDF.
-func deriveKey(master []byte, purpose string, id uint64) []byte {
-	info := make([]byte, 0, 32)
+// The info also binds the cipher and the chunk size the key was made
+// for, so that no key ever serves under a second AEAD or layout, whatever
+// a header claims. Callers hold keyMu with the keys loaded.
+func (fs *FS) deriveKey(purpose string, id uint64) []byte {
+	info := make([]byte, 0, 40)
 	info = append(info, "rencfs v1 "...)
+	info = append(info, byte(fs.hdr.cipher), fs.hdr.chunkShift)
 	info = append(info, purpose...)
 	info = binary.BigEndian.AppendUint64(info, id)
 	key := make([]byte, 32)
-	if _, err := io.ReadFull(hkdf.Expand(sha256.New, master, info), key); err != nil {
+	if _, err := io.ReadFull(hkdf.Expand(sha256.New, fs.keys.master(), info), key); err != nil {
 		panic("rencfs: hkdf: " + err.Error()) // cannot happen for 32 bytes
 	}
 	return key

@@ -38,7 +38,7 @@ func (fs *FS) dirNode(ino Ino) (*node, error) {
 }
 
 func (fs *FS) entryName(dir Ino, tag []byte) string {
-	return fs.names.dirGroup(dir) + "/" + hex.EncodeToString(tag)
+	return fs.keys.names.dirGroup(dir) + "/" + hex.EncodeToString(tag)
 }
 
 // readEntry finds name in dir: ENOENT if absent, ErrCorrupt if damaged.
@@ -48,8 +48,8 @@ func (fs *FS) readEntry(dir *node, name string) (*entry, error) {
 	if e := fs.pendingEntry(dir, name); e != nil {
 		return e, nil
 	}
-	tag := fs.names.entryTag(dir.ino, name)
-	obj, err := fs.st.Get(fs.entryName(dir.ino, tag))
+	tag := fs.keys.names.entryTag(dir.ino, name)
+	obj, err := fs.getObject(fs.entryName(dir.ino, tag), maxEntryObject)
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, syscall.ENOENT
 	}
@@ -75,7 +75,7 @@ func (fs *FS) openEntry(dir *node, tag, obj []byte) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare(fs.names.entryTag(dir.ino, e.name), tag) != 1 {
+	if subtle.ConstantTimeCompare(fs.keys.names.entryTag(dir.ino, e.name), tag) != 1 {
 		return nil, fmt.Errorf("directory entry %x holds a name of another tag: %w", tag, ErrCorrupt)
 	}
 	return e, nil
@@ -83,13 +83,13 @@ func (fs *FS) openEntry(dir *node, tag, obj []byte) (*entry, error) {
 
 func (fs *FS) writeEntry(dir *node, e *entry) error {
 	defer dir.entryWrites.Add(1) // voids remembered absences (see absent)
-	tag := fs.names.entryTag(dir.ino, e.name)
+	tag := fs.keys.names.entryTag(dir.ino, e.name)
 	obj := seal(fs.aead(dir, purposeEntry), nil, e.encode(), entryAD(dir.ino, tag))
 	return fs.st.Put(fs.entryName(dir.ino, tag), obj)
 }
 
 func (fs *FS) deleteEntry(dir *node, name string) error {
-	return fs.st.Delete(fs.entryName(dir.ino, fs.names.entryTag(dir.ino, name)))
+	return fs.st.Delete(fs.entryName(dir.ino, fs.keys.names.entryTag(dir.ino, name)))
 }
 
 // absent returns nil if dir has no entry name, EEXIST if it has one, and
@@ -123,7 +123,7 @@ func (fs *FS) isEmpty(ino Ino) (bool, error) {
 	if fs.hasPending(ino) {
 		return false, nil
 	}
-	for _, err := range fs.st.List(fs.names.dirGroup(ino)) {
+	for _, err := range fs.st.List(fs.keys.names.dirGroup(ino)) {
 		if err != nil {
 			return false, err
 		}
@@ -456,7 +456,7 @@ func (fs *FS) removeDir(c *node) error {
 		return err
 	}
 	// A foreign file left in the group by a sync client keeps the folder; harmless.
-	_ = fs.st.Delete(fs.names.dirGroup(c.ino))
+	_ = fs.st.Delete(fs.keys.names.dirGroup(c.ino))
 	return nil
 }
 
@@ -479,7 +479,7 @@ func (fs *FS) ReadDir(ino Ino) iter.Seq2[Dirent, error] {
 			yield(Dirent{}, err)
 			return
 		}
-		group := fs.names.dirGroup(ino)
+		group := fs.keys.names.dirGroup(ino)
 		for name, err := range fs.st.List(group) {
 			if err != nil {
 				yield(Dirent{}, err)
@@ -489,7 +489,7 @@ func (fs *FS) ReadDir(ino Ino) iter.Seq2[Dirent, error] {
 			if herr != nil || len(tag) != tagSize {
 				continue // not ours
 			}
-			obj, err := fs.st.Get(group + "/" + name)
+			obj, err := fs.getObject(group+"/"+name, maxEntryObject)
 			if errors.Is(err, storage.ErrNotExist) {
 				continue // removed while listing
 			}

@@ -67,16 +67,16 @@ func (p *putLog) PutNewChunk(f, i uint64, b []byte) error {
 // before its inode lists it); everything already referred to is replaced
 // atomically.
 func TestPutNewOnlyUnreferenced(t *testing.T) {
-	_, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
 	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
-	fs := must[*FS](t)(Open(st, testPassword))
+	fs := unlockT(t, st)
 	defer fs.Close()
 	cs := fs.ChunkSize()
 	sub := must[Attr](t)(fs.Mkdir(RootIno, "sub", 0o755, me))
 	want := []string{
 		"new " + inodeName(sub.Ino),
 		"put " + inodeName(RootIno), // its link count
-		"put " + fs.entryName(RootIno, fs.names.entryTag(RootIno, "sub")),
+		"put " + fs.entryName(RootIno, fs.keys.names.entryTag(RootIno, "sub")),
 	}
 	if got := st.writes(); !sameSet(got, want) {
 		t.Fatalf("mkdir wrote\n%q\nwant\n%q", got, want)
@@ -92,7 +92,7 @@ func TestPutNewOnlyUnreferenced(t *testing.T) {
 		"new " + inodeName(f.Ino),
 		"new chunk 0",
 		"new chunk 1",
-		"put " + fs.entryName(sub.Ino, fs.names.entryTag(sub.Ino, "f")),
+		"put " + fs.entryName(sub.Ino, fs.keys.names.entryTag(sub.Ino, "f")),
 	}
 	if got := st.writes(); !sameSet(got, want) {
 		t.Fatalf("a new file wrote\n%q\nwant\n%q", got, want)
@@ -120,18 +120,18 @@ func sameSet(got, want []string) bool {
 	return slices.Equal(got, want)
 }
 
-func (p *putLog) Get(name string) ([]byte, error) {
+func (p *putLog) Get(name string, limit int) ([]byte, error) {
 	p.log("get", name)
-	return p.Storage.Get(name)
+	return p.Storage.Get(name, limit)
 }
 
 // TestCreateAfterLookup: a create right after the lookup that found the
 // name absent does not ask the disk again, and any name added in between
 // voids what the lookup found.
 func TestCreateAfterLookup(t *testing.T) {
-	_, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
 	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
-	fs := must[*FS](t)(Open(st, testPassword))
+	fs := unlockT(t, st)
 	defer fs.Close()
 	d := must[Attr](t)(fs.Mkdir(RootIno, "d", 0o755, me))
 	other := must[Attr](t)(fs.Create(d.Ino, "other", 0o644, me))
@@ -180,9 +180,9 @@ func TestCreateAfterLookup(t *testing.T) {
 	}
 }
 
-func (p *putLog) GetChunk(f, i uint64) ([]byte, error) {
+func (p *putLog) GetChunk(f, i uint64, limit int) ([]byte, error) {
 	p.log("get", fmt.Sprintf("chunk %d", i))
-	return p.Storage.GetChunk(f, i)
+	return p.Storage.GetChunk(f, i, limit)
 }
 
 // TestReadAhead: a sequential reader has the next chunks loaded for it in
@@ -202,7 +202,7 @@ func TestReadAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
-	fs = must[*FS](t)(Open(st, testPassword))
+	fs = unlockT(t, st)
 	defer fs.Close()
 	loaded := func(what string, idx ...int) {
 		t.Helper()
@@ -250,9 +250,9 @@ func TestReadAhead(t *testing.T) {
 // are in; a chunk rewritten in place is still stored when the writer
 // reaches its end.
 func TestChunkStoredOnceWhenWrittenOutOfOrder(t *testing.T) {
-	_, dir := newTestFS(t, XChaCha20Poly1305, 4096)
+	dir := newTestDir(t, XChaCha20Poly1305, 4096)
 	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
-	fs := must[*FS](t)(Open(st, testPassword))
+	fs := unlockT(t, st)
 	defer fs.Close()
 	cs := int64(fs.ChunkSize())
 	f := must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))

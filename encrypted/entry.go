@@ -24,6 +24,8 @@ const (
 	tagSize      = 16 // bytes of keyed BLAKE3 kept for on-disk names
 	// MaxNameLen is the longest name a directory entry may have, as on Linux.
 	MaxNameLen = 255
+	// maxEntryObject is the largest valid entry object.
+	maxEntryObject = 10 + MaxNameLen + maxSealOverhead
 )
 
 func (e *entry) encode() []byte {

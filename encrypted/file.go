@@ -77,7 +77,8 @@ func (fs *FS) loadChunk(n *node, idx uint64) ([]byte, error) {
 		}
 		return nil, nil
 	}
-	obj, err := fs.st.GetChunk(uint64(n.ino), idx)
+	obj, err := fs.st.GetChunk(uint64(n.ino), idx, int(fs.cs)+maxSealOverhead)
+	err = badIsCorrupt(err)
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, fmt.Errorf("file %016x chunk %d is missing: %w", uint64(n.ino), idx, ErrCorrupt)
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -23,28 +24,37 @@ import (
 // DefaultChunkSize is the plaintext size of a content chunk.
 const DefaultChunkSize = 256 << 10
 
-// Options choose a new store's parameters at Init.
+// Options are a store's parameters: the first group is used by Create
+// only, and stored in the header; the second by Create and Unlock.
 type Options struct {
 	Cipher    Cipher    // zero: XChaCha20Poly1305
 	ChunkSize int       // zero: DefaultChunkSize; a power of two, 4 KiB..16 MiB
 	KDF       KDFParams // zero: DefaultKDF
 	UID, GID  uint32    // owner of the root directory
+
+	// KDFLimit is the most a header may ask of Argon2id (zero:
+	// DefaultKDFLimit); Create refuses costs above it too.
+	KDFLimit KDFParams
+	// Idle wipes the keys after this long without an operation; 0: never.
+	Idle time.Duration
+	Log  *slog.Logger // nil: discard
 }
 
 // FS is an unlocked store. Its methods are safe for concurrent use.
 type FS struct {
 	st  storage.Storage
-	hdr *header
-	cs  uint64 // chunk size
+	hdr *header // as authenticated at unlock: never read again
+	cs  uint64  // chunk size
 	now func() time.Time
+	log *slog.Logger
 
-	// keyMu guards the keys: operations hold it shared (enter/leave), and
-	// DropKeysIfIdle alone, so keys vanish only between operations.
+	// keyMu guards keys: operations hold it shared (enter/leave), and a
+	// wipe or restore alone, so keys vanish only between operations.
 	keyMu   sync.RWMutex
-	master  []byte // nil once dropped
-	names   namer
-	rekey   func() ([]byte, error)
+	keys    keyState
 	lastUse atomic.Int64 // UnixNano of the last operation's start
+
+	stopWatch, watchDone chan struct{} // the idle watch (see watchIdle)
 
 	chunkBufs sync.Pool // *[]byte, for sealing chunks
 
@@ -61,93 +71,6 @@ type FS struct {
 
 // maxCachedNodes bounds the decrypted inodes kept in memory.
 const maxCachedNodes = 1 << 16
-
-// Init creates a new store in st, which must hold none yet, and returns it unlocked.
-func Init(st storage.Storage, password []byte, opt Options) (*FS, error) {
-	if _, err := st.Get(HeaderName); err == nil {
-		return nil, fmt.Errorf("init: %w", ErrNotEmpty)
-	} else if !errors.Is(err, storage.ErrNotExist) {
-		return nil, fmt.Errorf("init: %w", err)
-	}
-	if opt.Cipher == 0 {
-		opt.Cipher = XChaCha20Poly1305
-	}
-	if !opt.Cipher.valid() {
-		return nil, fmt.Errorf("init: unknown cipher %d", opt.Cipher)
-	}
-	if opt.ChunkSize == 0 {
-		opt.ChunkSize = DefaultChunkSize
-	}
-	shift := uint8(0)
-	for 1<<shift < opt.ChunkSize {
-		shift++
-	}
-	if 1<<shift != opt.ChunkSize || shift < minChunkShift || shift > maxChunkShift {
-		return nil, fmt.Errorf("init: chunk size %d is not a power of two between 4 KiB and 16 MiB", opt.ChunkSize)
-	}
-	if opt.KDF == (KDFParams{}) {
-		opt.KDF = DefaultKDF
-	}
-	if err := opt.KDF.validate(); err != nil {
-		return nil, fmt.Errorf("init: %w", err)
-	}
-	master := make([]byte, masterKeySize)
-	if _, err := rand.Read(master); err != nil {
-		return nil, err
-	}
-	h := &header{version: FormatVersion, cipher: opt.Cipher, chunkShift: shift, kdf: opt.KDF}
-	if err := h.wrap(password, master); err != nil {
-		return nil, fmt.Errorf("init: wrap key: %w", err)
-	}
-	fs := newFS(st, h, master)
-	now := fs.now()
-	root := &node{ino: RootIno, in: &inode{
-		mode: syscall.S_IFDIR | 0o755, uid: opt.UID, gid: opt.GID, nlink: 2,
-		atime: now, mtime: now, ctime: now, parent: RootIno,
-	}}
-	if err := fs.writeInode(root); err != nil {
-		return nil, fmt.Errorf("init: root: %w", err)
-	}
-	// The header goes last: a data dir with a header is a complete store.
-	if err := st.Put(HeaderName, h.encode()); err != nil {
-		return nil, fmt.Errorf("init: header: %w", err)
-	}
-	if err := st.Sync(); err != nil {
-		return nil, fmt.Errorf("init: %w", err)
-	}
-	return fs, nil
-}
-
-// Open unlocks the store in st.
-func Open(st storage.Storage, password []byte) (*FS, error) {
-	h, err := readHeader(st)
-	if err != nil {
-		return nil, err
-	}
-	master, err := h.unwrap(password)
-	if err != nil {
-		return nil, err
-	}
-	return newFS(st, h, master), nil
-}
-
-func readHeader(st storage.Storage) (*header, error) {
-	b, err := st.Get(HeaderName)
-	if errors.Is(err, storage.ErrNotExist) {
-		return nil, ErrNotStore
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
-	}
-	return decodeHeader(b)
-}
-
-func newFS(st storage.Storage, h *header, master []byte) *FS {
-	fs := &FS{st: st, hdr: h, cs: uint64(h.chunkSize()), now: time.Now, nodes: map[Ino]*node{}}
-	fs.setMaster(master)
-	fs.lastUse.Store(time.Now().UnixNano())
-	return fs
-}
 
 // Cipher is the store's cipher.
 func (fs *FS) Cipher() Cipher { return fs.hdr.cipher }
@@ -191,19 +114,25 @@ func (fs *FS) flushAll(drop bool) error {
 	return first
 }
 
-// Close syncs and wipes the keys. The FS must not be used afterwards.
+// Close stops the idle watch, syncs, wipes the keys and releases the
+// storage. The FS must not be used afterwards.
 func (fs *FS) Close() error {
+	if fs.stopWatch != nil {
+		close(fs.stopWatch)
+		<-fs.watchDone
+		fs.stopWatch = nil
+	}
 	var err error
 	if fs.KeysLoaded() {
 		err = fs.Sync()
 	} else {
-		err = fs.st.Sync() // keys are dropped only with nothing unsaved
+		err = fs.st.Sync() // keys are wiped only with nothing unsaved
 	}
 	fs.keyMu.Lock()
-	fs.dropKeys()
-	fs.rekey = nil
+	fs.wipeKeys()
+	fs.keys.restore, fs.keys.enclave = nil, nil
 	fs.keyMu.Unlock()
-	return err
+	return errors.Join(err, fs.st.Close())
 }
 
 // node is the in-memory state of one inode.
@@ -255,7 +184,7 @@ func (fs *FS) aead(n *node, purpose string) cipher.AEAD {
 	if a := n.aeads[purpose]; a != nil {
 		return a
 	}
-	key := deriveKey(fs.master, purpose, uint64(n.ino))
+	key := fs.deriveKey(purpose, uint64(n.ino))
 	defer clear(key)
 	a, err := newAEAD(fs.hdr.cipher, key)
 	if err != nil {
@@ -279,7 +208,7 @@ func (fs *FS) get(ino Ino) (*node, error) {
 	fs.mu.Unlock()
 
 	n := &node{ino: ino, stored: true}
-	b, err := fs.st.Get(inodeName(ino))
+	b, err := fs.getObject(inodeName(ino), maxInodeObject)
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), syscall.ENOENT)
 	}
@@ -331,7 +260,11 @@ func (fs *FS) put(n *node) {
 // writeInode seals and stores n's inode now. Callers hold n.mu, or own n alone.
 func (fs *FS) writeInode(n *node) error {
 	n.in.generation++
-	obj := seal(fs.aead(n, purposeInode), nil, n.in.encode(), inodeAD(n.ino))
+	pt := n.in.encode()
+	if len(pt) > maxInodePlain {
+		return fmt.Errorf("inode %016x would take %d bytes: %w", uint64(n.ino), len(pt), syscall.EFBIG)
+	}
+	obj := seal(fs.aead(n, purposeInode), nil, pt, inodeAD(n.ino))
 	put := fs.st.Put
 	if !n.stored {
 		put = fs.st.PutNew // its entry is written only once it is whole
@@ -370,6 +303,21 @@ func (fs *FS) storeNode(n *node, drop bool) error {
 	return fs.flushNode(n, drop)
 }
 
+// getObject reads a metadata object of at most limit bytes.
+func (fs *FS) getObject(name string, limit int) ([]byte, error) {
+	b, err := fs.st.Get(name, limit)
+	return b, badIsCorrupt(err)
+}
+
+// badIsCorrupt reports what the storage refused to read as an object (a
+// symlink, a FIFO, an oversized file) as damage to that object.
+func badIsCorrupt(err error) error {
+	if errors.Is(err, storage.ErrBadObject) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
 // newIno picks a random unused inode id.
 func (fs *FS) newIno() (Ino, error) {
 	var b [8]byte
@@ -387,7 +335,7 @@ func (fs *FS) newIno() (Ino, error) {
 		if cached {
 			continue
 		}
-		if _, err := fs.st.Get(inodeName(ino)); errors.Is(err, storage.ErrNotExist) {
+		if _, err := fs.st.Get(inodeName(ino), maxInodeObject); errors.Is(err, storage.ErrNotExist) {
 			return ino, nil
 		} else if err != nil {
 			return 0, err
@@ -448,28 +396,4 @@ func Fresh(dir string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// InitDir creates a store in the local directory dir, which must exist
-// and be Fresh.
-func InitDir(dir string, password []byte, opt Options) (*FS, error) {
-	if fresh, err := Fresh(dir); err != nil {
-		return nil, fmt.Errorf("init: %w", err)
-	} else if !fresh {
-		return nil, fmt.Errorf("init %s: %w", dir, ErrNotEmpty)
-	}
-	st, err := storage.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return Init(st, password, opt)
-}
-
-// OpenDir unlocks the store in the local directory dir.
-func OpenDir(dir string, password []byte) (*FS, error) {
-	st, err := storage.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return Open(st, password)
 }

@@ -32,15 +32,15 @@ func TestInitOpen(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	fs, dir := newTestFS(t, XChaCha20Poly1305, 0)
 	fs.Close()
-	_, err := OpenDir(dir, []byte("wrong"))
+	_, err := openDir(dir, []byte("wrong"))
 	wantErr(t, err, ErrWrongPassword)
-	_, err = OpenDir(t.TempDir(), testPassword)
+	_, err = openDir(t.TempDir(), testPassword)
 	wantErr(t, err, ErrNotStore)
-	_, err = InitDir(dir, testPassword, Options{KDF: testKDF})
+	_, err = initDir(dir, testPassword, Options{KDF: testKDF})
 	wantErr(t, err, ErrNotEmpty)
-	_, err = OpenDir(dir+"/missing", testPassword)
+	_, err = openDir(dir+"/missing", testPassword)
 	wantErr(t, err, syscall.ENOENT)
-	_, err = InitDir(t.TempDir(), testPassword, Options{KDF: testKDF, ChunkSize: 1000})
+	_, err = initDir(t.TempDir(), testPassword, Options{KDF: testKDF, ChunkSize: 1000})
 	if err == nil {
 		t.Fatal("chunk size 1000 accepted")
 	}

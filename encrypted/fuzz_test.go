@@ -10,9 +10,11 @@ import (
 
 func FuzzHeader(f *testing.F) {
 	h := &header{version: FormatVersion, cipher: XChaCha20Poly1305, chunkShift: 18, kdf: testKDF}
-	if err := h.wrap(testPassword, make([]byte, 32)); err != nil {
+	secret, err := h.wrap(testPassword, make([]byte, 32))
+	if err != nil {
 		f.Fatal(err)
 	}
+	secret.Destroy()
 	f.Add(h.encode())
 	f.Add([]byte("rencfs\x00\x02"))
 	f.Add([]byte{})

@@ -2,12 +2,13 @@ package encrypted
 
 import (
 	"bytes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/awnumar/memguard"
 	"golang.org/x/crypto/argon2"
@@ -48,11 +49,29 @@ type KDFParams struct {
 // DefaultKDF costs about 0.4–0.8 s and 256 MiB on a 2-core machine.
 var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 256 * 1024, Threads: 4}
 
+// DefaultKDFLimit is the most a header may ask of the KDF before Unlock
+// refuses to run it: the header is read before anything authenticates
+// it, so its costs are an attacker's to choose. Beyond this a tampered
+// header would stall an unlock for minutes or exhaust memory. Callers
+// lift it (Options.KDFLimit) only for costs the user chose.
+var DefaultKDFLimit = KDFParams{Time: 10, MemoryKiB: 1 << 20, Threads: 16}
+
+// FormatKDFMax is the most the format allows (docs/format.md): the
+// limit for a user who vouches for a costlier header.
+var FormatKDFMax = KDFParams{Time: 64, MemoryKiB: 4 << 20, Threads: 255}
+
+// MinKDFMemoryKiB is the least Argon2id memory a store may use (8 MiB).
+const MinKDFMemoryKiB = 8 * 1024
+
+// ErrKDFLimit: a header (or a request) asks for more KDF work than allowed.
+var ErrKDFLimit = errors.New("key derivation costs above the limit")
+
+// validate checks p against the format's ranges.
 func (p KDFParams) validate() error {
-	if p.Time < 1 || p.Time > 64 {
-		return fmt.Errorf("argon2id time %d out of range 1..64", p.Time)
+	if p.Time < 1 || p.Time > FormatKDFMax.Time {
+		return fmt.Errorf("argon2id time %d out of range 1..%d", p.Time, FormatKDFMax.Time)
 	}
-	if p.MemoryKiB < 8*1024 || p.MemoryKiB > 4*1024*1024 {
+	if p.MemoryKiB < MinKDFMemoryKiB || p.MemoryKiB > FormatKDFMax.MemoryKiB {
 		return fmt.Errorf("argon2id memory %d KiB out of range 8 MiB..4 GiB", p.MemoryKiB)
 	}
 	if p.Threads < 1 {
@@ -61,8 +80,26 @@ func (p KDFParams) validate() error {
 	return nil
 }
 
+// within reports ErrKDFLimit when p asks for more than limit in any cost.
+func (p KDFParams) within(limit KDFParams) error {
+	if p.Time > limit.Time || p.MemoryKiB > limit.MemoryKiB || p.Threads > limit.Threads {
+		return fmt.Errorf("%w: argon2id t=%d m=%d MiB p=%d exceeds t=%d m=%d MiB p=%d",
+			ErrKDFLimit, p.Time, p.MemoryKiB>>10, p.Threads, limit.Time, limit.MemoryKiB>>10, limit.Threads)
+	}
+	return nil
+}
+
+// derive runs Argon2id, then hands its scratch memory (256 MiB by
+// default, garbage once the key is out) back to the OS. Left alone it
+// sets the heap goal at twice its size: the process keeps about half a
+// GiB resident, and the first half GiB it allocates grows into fresh
+// pages, a page fault each: 62,000 while extracting Go's source tree
+// through a mount, which then took 1.2–1.4 times as long. The memory was
+// derived from the password, which is one more reason not to leave it.
 func (p KDFParams) derive(password, salt []byte) []byte {
-	return argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	k := argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	debug.FreeOSMemory()
+	return k
 }
 
 // header is the decoded header file.
@@ -139,39 +176,57 @@ func decodeHeader(b []byte) (*header, error) {
 	return h, nil
 }
 
+// secretSize is the size of a store secret: the key-encryption key.
+const secretSize = 32
+
 // wrap seals the master key under a key derived from password, with a
-// fresh salt. Every call picks a new salt, so a new password never shares a
-// key-encryption key with an old one.
-func (h *header) wrap(password, master []byte) error {
+// fresh salt, and returns that key, the store secret (see unwrap). Every
+// call picks a new salt, so a new password never shares a key-encryption
+// key with an old one, and the store secret of the old password dies
+// with it.
+func (h *header) wrap(password, master []byte) (secret *memguard.LockedBuffer, err error) {
 	h.salt = make([]byte, saltSize)
 	if _, err := io.ReadFull(rand.Reader, h.salt); err != nil {
-		return err
+		return nil, err
 	}
-	a, err := h.kek(password)
+	secret = memguard.NewBufferFromBytes(h.kdf.derive(password, h.salt)) // wipes the source
+	a, err := chacha20poly1305.NewX(secret.Bytes())
 	if err != nil {
-		return err
+		secret.Destroy()
+		return nil, err
 	}
 	h.wrapped = seal(a, nil, master, h.params())
-	return nil
+	return secret, nil
 }
 
-// kek derives the key-encryption key from password. It lives in locked,
-// guarded memory until the AEAD is keyed, then is wiped.
-func (h *header) kek(password []byte) (cipher.AEAD, error) {
-	kek := memguard.NewBufferFromBytes(h.kdf.derive(password, h.salt)) // wipes the source
-	defer kek.Destroy()
-	return chacha20poly1305.NewX(kek.Bytes())
+// unwrap derives the key-encryption key from password and opens the
+// master key with it: ErrWrongPassword if it does not open. It returns
+// both in locked memory; the key-encryption key is the store secret,
+// which opens this header (see unwrapSecret) without a derivation.
+func (h *header) unwrap(password []byte) (master, secret *memguard.LockedBuffer, err error) {
+	secret = memguard.NewBufferFromBytes(h.kdf.derive(password, h.salt)) // wipes the source
+	master, err = h.unwrapSecret(secret.Bytes())
+	if err != nil {
+		secret.Destroy()
+		return nil, nil, err
+	}
+	return master, secret, nil
 }
 
-// unwrap recovers the master key, or returns ErrWrongPassword.
-func (h *header) unwrap(password []byte) ([]byte, error) {
-	a, err := h.kek(password)
+// unwrapSecret opens the master key with a store secret: ErrWrongPassword
+// if it is not this header's.
+func (h *header) unwrapSecret(secret []byte) (*memguard.LockedBuffer, error) {
+	if len(secret) != secretSize {
+		return nil, ErrWrongPassword
+	}
+	a, err := chacha20poly1305.NewX(secret)
 	if err != nil {
 		return nil, err
 	}
 	master, err := open(a, h.wrapped, h.params())
-	if err != nil {
+	if err != nil || len(master) != masterKeySize {
+		clear(master)
 		return nil, ErrWrongPassword
 	}
-	return master, nil
+	return memguard.NewBufferFromBytes(master), nil // wipes the source
 }

@@ -19,15 +19,81 @@ var testPassword = []byte("correct horse battery staple")
 
 var ciphers = []Cipher{XChaCha20Poly1305, AES256GCM}
 
+// initDir creates a store in the local directory dir, as mount does.
+func initDir(dir string, password []byte, opt Options) (*FS, error) {
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	fs, secret, err := Create(st, password, opt)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	clear(secret)
+	return fs, nil
+}
+
+// openDir unlocks the store in the local directory dir.
+func openDir(dir string, password []byte) (*FS, error) {
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	fs, secret, err := Unlock(st, password, Options{})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	clear(secret)
+	return fs, nil
+}
+
+// changePassword is BeginPasswordChange and Commit in one.
+func changePassword(st storage.Storage, oldPassword, newPassword []byte, kdf *KDFParams) error {
+	p, err := BeginPasswordChange(st, oldPassword, Options{})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return p.Commit(st, newPassword, kdf, KDFParams{})
+}
+
 // newTestFS creates a store in a temporary directory.
 func newTestFS(t testing.TB, c Cipher, chunkSize int) (*FS, string) {
 	t.Helper()
 	dir := t.TempDir()
-	fs, err := InitDir(dir, testPassword, Options{Cipher: c, ChunkSize: chunkSize, KDF: testKDF})
+	fs, err := initDir(dir, testPassword, Options{Cipher: c, ChunkSize: chunkSize, KDF: testKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return fs, dir
+}
+
+// newTestDir creates a store in a temporary directory and closes it.
+func newTestDir(t testing.TB, c Cipher, chunkSize int) string {
+	t.Helper()
+	fs, dir := newTestFS(t, c, chunkSize)
+	must0(t, fs.Close())
+	return dir
+}
+
+// unlockT unlocks the store in st with the test password.
+func unlockT(t testing.TB, st storage.Storage) *FS {
+	t.Helper()
+	fs, secret, err := Unlock(st, testPassword, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(secret)
+	return fs
+}
+
+// crash stops fs as a killed process would: nothing more is stored, the
+// keys are gone and the data dir's lock is released.
+func crash(fs *FS) {
+	fs.abandon()
+	fs.st.Close()
 }
 
 // reopen closes fs and unlocks the same directory again, with no cache.
@@ -36,7 +102,7 @@ func reopen(t testing.TB, fs *FS, dir string) *FS {
 	if err := fs.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fs2, err := OpenDir(dir, testPassword)
+	fs2, err := openDir(dir, testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

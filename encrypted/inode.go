@@ -33,8 +33,17 @@ type inode struct {
 	generation uint64 // bumped on every encode, for debugging rollbacks
 }
 
-// inodeVersion 2 added the inline content; version 1 objects still decode.
-const inodeVersion = 2
+// maxInodePlain bounds an inode's plaintext, and so what a read of an
+// inode object may cost: its xattrs take up to 1 MiB, and a very sparse
+// file's extents 16 bytes per written run. A change that would pass it
+// fails with EFBIG.
+const maxInodePlain = 16 << 20
+
+// maxInodeObject is the largest valid inode object.
+const maxInodeObject = maxInodePlain + maxSealOverhead
+
+// inodeVersion is the layout version of the inode plaintext.
+const inodeVersion = 1
 
 // entry is a directory entry naming this inode, whose id is ino.
 func (n *inode) entry(name string, ino Ino) *entry {
@@ -149,7 +158,7 @@ func (d *decoder) bytes() []byte {
 func decodeInode(b []byte) (*inode, error) {
 	d := &decoder{b: b}
 	ver := d.u8()
-	if d.err == nil && (ver < 1 || ver > inodeVersion) {
+	if d.err == nil && ver != inodeVersion {
 		d.err = fmt.Errorf("version %d", ver)
 	}
 	n := &inode{}
@@ -195,10 +204,8 @@ func decodeInode(b []byte) (*inode, error) {
 			n.xattrs[string(k)] = append([]byte{}, v...)
 		}
 	}
-	if ver >= 2 {
-		if c := d.bytes(); len(c) > 0 {
-			n.inline = append([]byte(nil), c...)
-		}
+	if c := d.bytes(); len(c) > 0 {
+		n.inline = append([]byte(nil), c...)
 	}
 	if d.err == nil && len(n.inline) > maxInline {
 		d.err = fmt.Errorf("inline content of %d bytes", len(n.inline))

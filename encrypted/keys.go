@@ -3,104 +3,110 @@ package encrypted
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
 
-	"github.com/rencfs/rencfs/encrypted/storage"
+	"github.com/awnumar/memguard"
 )
+
+// The FS owns the master key alone. While loaded it sits in a memguard
+// buffer (mlocked, between guard pages); after Options.Idle without an
+// operation it is wiped with every key derived from it and every
+// plaintext the FS caches, and restored at the next operation: from the
+// store secret that Options.Restore returns (the OS keyring's, say), or
+// else from a memguard Enclave, where it rests sealed under a key memguard
+// guards. Either way the header used is the one authenticated at unlock:
+// nothing is read from the data dir again.
 
 // ErrKeysGone: the keys were dropped and no way to get them back was set.
 var ErrKeysGone = errors.New("the store's keys were wiped and cannot be restored")
 
-// UnwrapKey returns the master key of the store in st. The caller owns
-// the slice; OpenKey takes it over.
-func UnwrapKey(st storage.Storage, password []byte) ([]byte, error) {
-	h, err := readHeader(st)
-	if err != nil {
-		return nil, err
-	}
-	return h.unwrap(password)
+// keyState is the FS's key holder. Guarded by FS.keyMu: operations hold
+// it shared (enter/leave), a wipe or restore holds it alone.
+type keyState struct {
+	buf     *memguard.LockedBuffer // the master key; nil while wiped
+	enclave *memguard.Enclave      // the sealed master key, when there is no restore
+	restore func() ([]byte, error) // returns the store secret; nil: use the enclave
+	names   namer
 }
 
-// InitKey is Init for a key holder: it creates the store in st and
-// returns its master key (the caller owns it, and may pass it to OpenKey)
-// instead of an open FS, so the new store costs one key derivation.
-func InitKey(st storage.Storage, password []byte, opt Options) ([]byte, error) {
-	fs, err := Init(st, password, opt)
-	if err != nil {
-		return nil, err
-	}
-	clear(fs.names.key)
-	return fs.master, nil
+// loaded reports whether the master key is in memory.
+func (k *keyState) loaded() bool { return k.buf != nil }
+
+// master is the master key. Callers hold keyMu and have checked loaded.
+func (k *keyState) master() []byte { return k.buf.Bytes() }
+
+// install makes buf the master key and derives the name key.
+func (fs *FS) install(buf *memguard.LockedBuffer) {
+	fs.keys.buf = buf
+	fs.keys.names = newNamer(fs.deriveKey(purposeNames, 0))
 }
 
-// OpenKey opens the store in st with its master key, which the FS takes
-// over: it is wiped by DropKeys and Close. A caller that keeps the key in
-// locked memory passes that memory here.
-func OpenKey(st storage.Storage, master []byte) (*FS, error) {
-	if len(master) != masterKeySize {
-		return nil, fmt.Errorf("master key of %d bytes", len(master))
-	}
-	h, err := readHeader(st)
-	if err != nil {
-		return nil, err
-	}
-	return newFS(st, h, master), nil
-}
-
-// SetRekey sets how the master key is obtained again after DropKeys: the
-// key holder re-derives it from the keyring's password, or unseals it.
-// The slice returned is taken over as with OpenKey.
-func (fs *FS) SetRekey(f func() ([]byte, error)) {
+// SetRestore makes a wiped key come back from the store secret that f
+// returns (from the OS keyring) instead of from the memguard enclave,
+// which is then destroyed. The FS wipes each secret f returns.
+func (fs *FS) SetRestore(f func() ([]byte, error)) {
 	fs.keyMu.Lock()
-	fs.rekey = f
-	fs.keyMu.Unlock()
-}
-
-// setMaster installs the master key and the keys derived from it.
-// Callers hold keyMu for writing (or own fs alone).
-func (fs *FS) setMaster(master []byte) {
-	fs.master = master
-	fs.names = newNamer(deriveKey(master, purposeNames, 0))
+	defer fs.keyMu.Unlock()
+	fs.keys.restore = f
+	fs.keys.enclave = nil
 }
 
 // enter starts an operation: it records activity, and restores the keys
-// if they were dropped. Operations hold keyMu shared until leave, so
-// DropKeys waits until none is in progress.
+// if they were wiped. Operations hold keyMu shared until leave, so a wipe
+// waits until none is in progress.
 func (fs *FS) enter() error {
 	fs.lastUse.Store(time.Now().UnixNano())
 	for {
 		fs.keyMu.RLock()
-		if fs.master != nil {
+		if fs.keys.loaded() {
 			return nil
 		}
 		fs.keyMu.RUnlock()
-		fs.keyMu.Lock()
-		if fs.master == nil {
-			if fs.rekey == nil {
-				fs.keyMu.Unlock()
-				return ErrKeysGone
-			}
-			m, err := fs.rekey()
-			if err == nil && len(m) != masterKeySize {
-				err = fmt.Errorf("rekey gave %d bytes", len(m))
-			}
-			if err != nil {
-				fs.keyMu.Unlock()
-				return fmt.Errorf("restore keys: %w", err)
-			}
-			fs.setMaster(m)
-			// Idle time counts from now: a derivation slower than the
-			// idle timeout would otherwise see its key wiped before the
-			// operation that asked for it could run, and derive again.
-			fs.lastUse.Store(time.Now().UnixNano())
+		if err := fs.restoreKeys(); err != nil {
+			return err
 		}
-		fs.keyMu.Unlock()
 	}
 }
 
 func (fs *FS) leave() { fs.keyMu.RUnlock() }
+
+// restoreKeys brings the master key back after a wipe.
+func (fs *FS) restoreKeys() error {
+	fs.keyMu.Lock()
+	defer fs.keyMu.Unlock()
+	if fs.keys.loaded() {
+		return nil
+	}
+	var buf *memguard.LockedBuffer
+	var err error
+	from := "enclave"
+	switch {
+	case fs.keys.restore != nil:
+		from = "keyring"
+		var secret []byte
+		if secret, err = fs.keys.restore(); err == nil {
+			buf, err = fs.hdr.unwrapSecret(secret)
+			clear(secret)
+		}
+	case fs.keys.enclave != nil:
+		buf, err = fs.keys.enclave.Open()
+	default:
+		return ErrKeysGone
+	}
+	if err != nil {
+		return fmt.Errorf("restore keys from the %s: %w", from, err)
+	}
+	fs.install(buf)
+	// Idle time counts from now: a restore slower than the idle timeout
+	// would otherwise see its key wiped before the operation that asked
+	// for it could run.
+	fs.lastUse.Store(time.Now().UnixNano())
+	fs.log.Debug("master key restored", "from", from)
+	return nil
+}
 
 // LastUse is when the last operation started.
 func (fs *FS) LastUse() time.Time { return time.Unix(0, fs.lastUse.Load()) }
@@ -109,37 +115,53 @@ func (fs *FS) LastUse() time.Time { return time.Unix(0, fs.lastUse.Load()) }
 func (fs *FS) KeysLoaded() bool {
 	fs.keyMu.RLock()
 	defer fs.keyMu.RUnlock()
-	return fs.master != nil
+	return fs.keys.loaded()
 }
 
-// DropKeysIfIdle wipes the master key and every key derived from it when
-// no operation has started for idle, and none is in progress. Unsaved
+// WipeIfIdle wipes the master key and every key derived from it when no
+// operation has started for idle, and none is in progress. Unsaved
 // content and inodes are stored first, and cached plaintext forgotten.
-// after runs with the keys gone and operations still held off (the key
-// holder frees its locked memory there). It reports whether it dropped
-// the keys.
-func (fs *FS) DropKeysIfIdle(idle time.Duration, after func()) bool {
+// It reports whether it wiped the keys.
+func (fs *FS) WipeIfIdle(idle time.Duration) bool {
 	fs.keyMu.Lock()
 	defer fs.keyMu.Unlock()
-	if fs.master == nil || time.Since(fs.LastUse()) < idle {
+	if !fs.keys.loaded() || time.Since(fs.LastUse()) < idle {
 		return false
 	}
 	if err := fs.flushAll(true); err != nil {
+		fs.log.Error("keys kept: unsaved data could not be stored", "err", err)
 		return false // keep the keys: the data still needs them
 	}
-	fs.dropKeys()
-	if after != nil {
-		after()
-	}
+	fs.wipeKeys()
 	return true
 }
 
-// dropKeys wipes the keys. Callers hold keyMu for writing.
-func (fs *FS) dropKeys() {
-	clear(fs.master)
-	fs.master = nil
-	clear(fs.names.key)
-	fs.names = namer{}
+// watchIdle wipes the keys once the store has been idle for idle.
+func (fs *FS) watchIdle(idle time.Duration) {
+	defer close(fs.watchDone)
+	t := time.NewTicker(max(min(idle/4, time.Second), 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-fs.stopWatch:
+			return
+		case <-t.C:
+			if fs.WipeIfIdle(idle) {
+				fs.log.Debug("master key wiped after idle", "idle", idle.String())
+			}
+		}
+	}
+}
+
+// wipeKeys destroys the master key and drops every key derived from it.
+// Callers hold keyMu for writing.
+func (fs *FS) wipeKeys() {
+	if fs.keys.buf != nil {
+		fs.keys.buf.Destroy()
+		fs.keys.buf = nil
+	}
+	clear(fs.keys.names.key)
+	fs.keys.names = namer{}
 	fs.mu.Lock()
 	nodes := slices.Collect(maps.Values(fs.nodes))
 	fs.mu.Unlock()
@@ -150,3 +172,6 @@ func (fs *FS) dropKeys() {
 		n.keyMu.Unlock()
 	}
 }
+
+// discardLogger is the logger of an FS opened without one.
+var discardLogger = slog.New(slog.DiscardHandler)

@@ -1,91 +1,216 @@
 package encrypted
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime/metrics"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
 )
 
-func TestDropKeysAndRekey(t *testing.T) {
+// openIdle unlocks dir with an idle timeout long enough that only the
+// test's own WipeIfIdle calls wipe, and returns the FS and its secret.
+func openIdle(t *testing.T, dir string, opt Options) (*FS, []byte) {
+	t.Helper()
+	st := must[*storage.Dir](t)(storage.OpenDir(dir))
+	fs, secret, err := Unlock(st, testPassword, opt)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return fs, secret
+}
+
+func TestWipeAndRestore(t *testing.T) {
 	forCiphers(t, func(t *testing.T, c Cipher) {
-		fs, dir := newTestFS(t, c, 4096)
-		defer fs.Close()
-		st := must[*storage.Dir](t)(storage.OpenDir(dir))
+		dir := newTestDir(t, c, 4096)
+		fs, secret := openIdle(t, dir, Options{Idle: time.Hour})
 		f := must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
 		must[int](t)(fs.Write(f.Ino, []byte("unsaved when idle"), 0)) // still in a stripe
 
-		if fs.DropKeysIfIdle(time.Hour, nil) {
-			t.Fatal("dropped keys before the idle time")
+		if fs.WipeIfIdle(time.Hour) {
+			t.Fatal("wiped keys before the idle time")
 		}
-		wantErr(t, func() error { fs.DropKeysIfIdle(0, nil); _, err := fs.GetAttr(RootIno); return err }(), ErrKeysGone)
-		if fs.KeysLoaded() {
+		if !fs.WipeIfIdle(0) || fs.KeysLoaded() {
 			t.Fatal("keys still loaded")
 		}
-		// What was unsaved reached the disk before the keys went.
-		other := must[*FS](t)(OpenDir(dir, testPassword))
-		if got := readAll(t, other, f.Ino); string(got) != "unsaved when idle" {
-			t.Fatalf("on disk after drop: %q", got)
-		}
-		other.Close()
-
-		rekeys := 0
-		fs.SetRekey(func() ([]byte, error) {
-			rekeys++
-			return UnwrapKey(st, testPassword)
-		})
+		// Restored from the enclave, without a password.
 		if got := readAll(t, fs, f.Ino); string(got) != "unsaved when idle" {
-			t.Fatalf("after rekey: %q", got)
+			t.Fatalf("after restore from the enclave: %q", got)
 		}
-		if rekeys != 1 || !fs.KeysLoaded() {
-			t.Fatalf("rekeys %d, loaded %v", rekeys, fs.KeysLoaded())
+
+		restores := 0
+		fs.SetRestore(func() ([]byte, error) { restores++; return slices.Clone(secret), nil })
+		if !fs.WipeIfIdle(0) {
+			t.Fatal("not wiped")
+		}
+		if got := readAll(t, fs, f.Ino); string(got) != "unsaved when idle" {
+			t.Fatalf("after restore from the secret: %q", got)
 		}
 		must[Attr](t)(fs.Create(RootIno, "g", 0o644, me))
-		if rekeys != 1 {
-			t.Fatalf("rekeyed %d times for two operations", rekeys)
+		if restores != 1 || !fs.KeysLoaded() {
+			t.Fatalf("restores %d, loaded %v", restores, fs.KeysLoaded())
 		}
-		if !fs.DropKeysIfIdle(0, func() { rekeys += 100 }) || rekeys != 101 {
-			t.Fatalf("drop with callback: rekeys %d", rekeys)
+		// A secret that does not open the header leaves the keys gone.
+		fs.SetRestore(func() ([]byte, error) { return make([]byte, 32), nil })
+		fs.WipeIfIdle(0)
+		_, err := fs.GetAttr(RootIno)
+		wantErr(t, err, ErrWrongPassword)
+		must0(t, fs.Close())
+
+		// What was unsaved reached the disk before the keys went.
+		other := must[*FS](t)(openDir(dir, testPassword))
+		defer other.Close()
+		if got := readAll(t, other, f.Ino); string(got) != "unsaved when idle" {
+			t.Fatalf("on disk: %q", got)
 		}
 	})
 }
 
-// TestSlowRekeyCountsAsUse: idle time counts from the end of a key
-// derivation, not from the start of the operation that waited for it, or
-// a derivation slower than the idle timeout would be wiped at once.
-func TestSlowRekeyCountsAsUse(t *testing.T) {
-	fs, dir := newTestFS(t, XChaCha20Poly1305, 0)
+// TestRestoreReadsNoHeader: a wiped key comes back against the header
+// authenticated at unlock; the one on disk now is neither read nor
+// trusted (it could ask for a KDF that runs for minutes).
+func TestRestoreReadsNoHeader(t *testing.T) {
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
+	fs, secret := openIdle(t, dir, Options{Idle: time.Hour})
 	defer fs.Close()
-	st := must[*storage.Dir](t)(storage.OpenDir(dir))
-	var derived time.Time
-	fs.SetRekey(func() ([]byte, error) {
-		time.Sleep(50 * time.Millisecond) // a slow Argon2id
-		m, err := UnwrapKey(st, testPassword)
-		derived = time.Now()
-		return m, err
-	})
-	if !fs.DropKeysIfIdle(0, nil) {
-		t.Fatal("keys not dropped")
+	fs.SetRestore(func() ([]byte, error) { return slices.Clone(secret), nil })
+	must0(t, os.Remove(filepath.Join(dir, HeaderName)))
+	if !fs.WipeIfIdle(0) {
+		t.Fatal("not wiped")
 	}
 	must[Attr](t)(fs.GetAttr(RootIno))
-	if last := fs.LastUse(); last.Before(derived) {
-		t.Fatalf("last use %v is before the key was derived (%v)", last, derived)
+}
+
+// TestIdleWatch: the FS wipes its own keys once idle for Options.Idle.
+func TestIdleWatch(t *testing.T) {
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
+	fs, _ := openIdle(t, dir, Options{Idle: 20 * time.Millisecond})
+	defer fs.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for fs.KeysLoaded() {
+		if time.Now().After(deadline) {
+			t.Fatal("keys not wiped 10 s into a 20 ms idle timeout")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	must[Attr](t)(fs.GetAttr(RootIno))
+}
+
+// TestSlowRestoreCountsAsUse: idle time counts from the end of a restore,
+// not from the start of the operation that waited for it, or a restore
+// slower than the idle timeout would be wiped at once.
+func TestSlowRestoreCountsAsUse(t *testing.T) {
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
+	fs, secret := openIdle(t, dir, Options{Idle: time.Hour})
+	defer fs.Close()
+	var restored time.Time
+	fs.SetRestore(func() ([]byte, error) {
+		time.Sleep(50 * time.Millisecond)
+		restored = time.Now()
+		return slices.Clone(secret), nil
+	})
+	if !fs.WipeIfIdle(0) {
+		t.Fatal("keys not wiped")
+	}
+	must[Attr](t)(fs.GetAttr(RootIno))
+	if last := fs.LastUse(); last.Before(restored) {
+		t.Fatalf("last use %v is before the key was restored (%v)", last, restored)
 	}
 }
 
-func TestInitKeyOpenKey(t *testing.T) {
+// TestCreateUnlockSecret: one route for a new and an existing store; the
+// secret opens the store without the password, until the password changes.
+func TestCreateUnlockSecret(t *testing.T) {
 	dir := t.TempDir()
 	st := must[*storage.Dir](t)(storage.OpenDir(dir))
-	master := must[[]byte](t)(InitKey(st, testPassword, Options{KDF: testKDF}))
-	fs := must[*FS](t)(OpenKey(st, master))
+	fs, secret, err := Create(st, testPassword, Options{KDF: testKDF})
+	must0(t, err)
 	must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
-	must[error](t)(nil, fs.Close())
-	fs = must[*FS](t)(OpenDir(dir, testPassword))
-	defer fs.Close()
+	must0(t, fs.Close())
+
+	st = must[*storage.Dir](t)(storage.OpenDir(dir))
+	fs = must[*FS](t)(UnlockSecret(st, secret, Options{}))
 	if names := listNames(t, fs, RootIno); len(names) != 1 {
 		t.Fatalf("readdir %v", names)
 	}
-	if _, err := OpenKey(st, make([]byte, 16)); err == nil {
-		t.Fatal("a 16-byte key accepted")
+	must0(t, fs.Close())
+
+	st = must[*storage.Dir](t)(storage.OpenDir(dir))
+	defer st.Close()
+	must0(t, changePassword(st, testPassword, []byte("new"), nil))
+	_, err = UnlockSecret(st, secret, Options{})
+	wantErr(t, err, ErrWrongPassword)
+	_, err = UnlockSecret(st, secret[:16], Options{})
+	wantErr(t, err, ErrWrongPassword)
+}
+
+// TestKDFMemoryReleased: once the key is out, Argon2id's scratch memory no
+// longer counts toward the heap goal.
+func TestKDFMemoryReleased(t *testing.T) {
+	const kdfMiB = 64
+	dir := t.TempDir()
+	fs, err := initDir(dir, testPassword, Options{KDF: KDFParams{Time: 1, MemoryKiB: kdfMiB << 10, Threads: 1}})
+	must0(t, err)
+	must0(t, fs.Close())
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(s)
+	if g := s[0].Value.Uint64(); g >= kdfMiB<<20 {
+		t.Fatalf("after create: heap goal %d MiB, not below the KDF's %d MiB", g>>20, kdfMiB)
 	}
+	fs, err = openDir(dir, testPassword)
+	must0(t, err)
+	defer fs.Close()
+	metrics.Read(s)
+	if g := s[0].Value.Uint64(); g >= kdfMiB<<20 {
+		t.Fatalf("after unlock: heap goal %d MiB, not below the KDF's %d MiB", g>>20, kdfMiB)
+	}
+}
+
+// TestHeaderKDFLimit: a header asking for more KDF work than the limit is
+// refused before any derivation runs, unless the caller lifts the limit.
+func TestHeaderKDFLimit(t *testing.T) {
+	dir := t.TempDir()
+	costly := KDFParams{Time: 11, MemoryKiB: MinKDFMemoryKiB, Threads: 1}
+	_, err := initDir(dir, testPassword, Options{KDF: costly})
+	wantErr(t, err, ErrKDFLimit)
+	fs, err := initDir(dir, testPassword, Options{KDF: costly, KDFLimit: KDFParams{Time: 64, MemoryKiB: 1 << 20, Threads: 16}})
+	must0(t, err)
+	must0(t, fs.Close())
+	start := time.Now()
+	_, err = openDir(dir, testPassword)
+	wantErr(t, err, ErrKDFLimit)
+	if el := time.Since(start); el > time.Second {
+		t.Logf("refusal took %v", el) // informative: a derivation would not be refused first
+	}
+	st := must[*storage.Dir](t)(storage.OpenDir(dir))
+	defer st.Close()
+	fs, secret, err := Unlock(st, testPassword, Options{KDFLimit: FormatKDFMax})
+	must0(t, err)
+	clear(secret)
+	must0(t, fs.Close())
+	for _, c := range []KDFParams{{Time: 1, MemoryKiB: 2 << 20, Threads: 1}, {Time: 1, MemoryKiB: MinKDFMemoryKiB, Threads: 17}} {
+		if err := c.within(DefaultKDFLimit); !errors.Is(err, ErrKDFLimit) {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}
+
+// TestDataDirLocked: a data dir is served by one FS at a time; a second
+// unlock fails with the holder named, and closing releases the lock.
+func TestDataDirLocked(t *testing.T) {
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
+	fs := must[*FS](t)(openDir(dir, testPassword))
+	_, err := openDir(dir, testPassword)
+	wantErr(t, err, storage.ErrLocked)
+	var le *storage.LockedError
+	if !errors.As(err, &le) || le.PID != os.Getpid() {
+		t.Fatalf("lock error %v names pid %+v, want %d", err, le, os.Getpid())
+	}
+	must0(t, fs.Close())
+	must0(t, must[*FS](t)(openDir(dir, testPassword)).Close())
 }

@@ -85,7 +85,7 @@ func TestModel(t *testing.T) {
 			rt.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
-		fs, err := InitDir(dir, testPassword, Options{Cipher: c, ChunkSize: 4096, KDF: testKDF})
+		fs, err := initDir(dir, testPassword, Options{Cipher: c, ChunkSize: 4096, KDF: testKDF})
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -294,7 +294,7 @@ func TestModel(t *testing.T) {
 				if err := fs.Close(); err != nil {
 					rt.Fatal(err)
 				}
-				if fs, err = OpenDir(dir, testPassword); err != nil {
+				if fs, err = openDir(dir, testPassword); err != nil {
 					rt.Fatal(err)
 				}
 			},

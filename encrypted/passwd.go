@@ -1,10 +1,18 @@
 package encrypted
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/awnumar/memguard"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
 )
+
+// ErrNotDurable: the new header is in place, but the data dir could not
+// be synced, so a crash of the machine could still bring back the old
+// one. The new password is in force for every program from now on.
+var ErrNotDurable = errors.New("the new password is in force, but syncing the data dir failed")
 
 // PasswordChange is a store's master key, unwrapped with the old
 // password and ready to be wrapped under a new one. Splitting the change
@@ -12,20 +20,22 @@ import (
 // with one key derivation each way.
 type PasswordChange struct {
 	h      *header
-	master []byte
+	master *memguard.LockedBuffer
 }
 
 // BeginPasswordChange unwraps the master key with the old password:
-// ErrWrongPassword if it does not open the store.
-func BeginPasswordChange(st storage.Storage, oldPassword []byte) (*PasswordChange, error) {
-	h, err := readHeader(st)
+// ErrWrongPassword if it does not open the store. The header's KDF costs
+// must be within opt's limit, as for Unlock.
+func BeginPasswordChange(st storage.Storage, oldPassword []byte, opt Options) (*PasswordChange, error) {
+	h, err := readHeader(st, opt)
 	if err != nil {
 		return nil, err
 	}
-	master, err := h.unwrap(oldPassword)
+	master, secret, err := h.unwrap(oldPassword)
 	if err != nil {
 		return nil, err
 	}
+	secret.Destroy()
 	return &PasswordChange{h: h, master: master}, nil
 }
 
@@ -33,35 +43,36 @@ func BeginPasswordChange(st storage.Storage, oldPassword []byte) (*PasswordChang
 func (p *PasswordChange) KDF() KDFParams { return p.h.kdf }
 
 // Commit re-wraps the master key under newPassword, with a fresh salt
-// and, if kdf is not nil, new Argon2id costs. No data is re-encrypted. The
-// new header is written durably and atomically, so after a crash exactly
-// one of the two passwords opens the store.
-func (p *PasswordChange) Commit(st storage.Storage, newPassword []byte, kdf *KDFParams) error {
+// and, if kdf is not nil, new Argon2id costs (within limit; zero: the
+// default limit). No data is re-encrypted. The new header is written
+// durably and atomically, so after a crash exactly one of the two
+// passwords opens the store. ErrNotDurable means the header was replaced
+// but the final directory sync failed.
+func (p *PasswordChange) Commit(st storage.Storage, newPassword []byte, kdf *KDFParams, limit KDFParams) error {
 	nh := *p.h
 	if kdf != nil {
 		if err := kdf.validate(); err != nil {
 			return err
 		}
+		if err := kdf.within(Options{KDFLimit: limit}.kdfLimit()); err != nil {
+			return err
+		}
 		nh.kdf = *kdf
 	}
-	if err := nh.wrap(newPassword, p.master); err != nil {
+	secret, err := nh.wrap(newPassword, p.master.Bytes())
+	if err != nil {
 		return fmt.Errorf("wrap key: %w", err)
 	}
-	if err := st.PutDurable(HeaderName, nh.encode()); err != nil {
+	secret.Destroy()
+	err = st.PutDurable(HeaderName, nh.encode())
+	if errors.Is(err, storage.ErrNotDurable) {
+		return fmt.Errorf("%w: %v", ErrNotDurable, err)
+	}
+	if err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
 	return nil
 }
 
 // Close wipes the unwrapped key.
-func (p *PasswordChange) Close() { clear(p.master) }
-
-// ChangePassword is BeginPasswordChange and Commit in one.
-func ChangePassword(st storage.Storage, oldPassword, newPassword []byte, kdf *KDFParams) error {
-	p, err := BeginPasswordChange(st, oldPassword)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	return p.Commit(st, newPassword, kdf)
-}
+func (p *PasswordChange) Close() { p.master.Destroy() }

@@ -21,21 +21,22 @@ func TestChangePassword(t *testing.T) {
 
 		newPw := []byte("new password")
 		kdf := KDFParams{Time: 2, MemoryKiB: 9 * 1024, Threads: 1}
-		wantErr(t, ChangePassword(st, []byte("not it"), newPw, nil), ErrWrongPassword)
-		must[error](t)(nil, ChangePassword(st, testPassword, newPw, &kdf))
+		wantErr(t, changePassword(st, []byte("not it"), newPw, nil), ErrWrongPassword)
+		must[error](t)(nil, changePassword(st, testPassword, newPw, &kdf))
 
-		_, err := OpenDir(dir, testPassword)
-		wantErr(t, err, ErrWrongPassword)
-		fs = must[*FS](t)(OpenDir(dir, newPw))
-		defer fs.Close()
-		if got := readAll(t, fs, f.Ino); string(got) != "kept across passwords" {
-			t.Fatalf("content %q", got)
-		}
-		p := must[*PasswordChange](t)(BeginPasswordChange(st, newPw))
+		p := must[*PasswordChange](t)(BeginPasswordChange(st, newPw, Options{}))
 		if got := p.KDF(); got != kdf {
 			t.Fatalf("kdf %+v, want %+v", got, kdf)
 		}
 		p.Close()
+		must0(t, st.Close())
+		_, err := openDir(dir, testPassword)
+		wantErr(t, err, ErrWrongPassword)
+		fs = must[*FS](t)(openDir(dir, newPw))
+		defer fs.Close()
+		if got := readAll(t, fs, f.Ino); string(got) != "kept across passwords" {
+			t.Fatalf("content %q", got)
+		}
 		if after := countFiles(t, dir); after != before {
 			t.Fatalf("%d files after passwd, %d before: only the header may change", after, before)
 		}
@@ -58,11 +59,12 @@ func TestChangePasswordInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := must[*storage.Dir](t)(storage.OpenDir(dir))
-	wantErr(t, ChangePassword(failingPut{st}, testPassword, []byte("new"), nil), errInjected)
+	wantErr(t, changePassword(failingPut{st}, testPassword, []byte("new"), nil), errInjected)
 	if now, _ := os.ReadFile(header); !bytes.Equal(now, old) {
 		t.Fatal("header changed by a failed passwd")
 	}
-	must[*FS](t)(OpenDir(dir, testPassword)).Close()
+	must0(t, st.Close())
+	must[*FS](t)(openDir(dir, testPassword)).Close()
 }
 
 func countFiles(t *testing.T, dir string) int {

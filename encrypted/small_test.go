@@ -83,18 +83,22 @@ func TestInlineContent(t *testing.T) {
 	})
 }
 
-// Inode objects of version 1 (before inline content) still decode.
-func TestDecodeInodeVersion1(t *testing.T) {
+// An inode decodes to itself; another version, or one cut before the
+// inline field, is corrupt.
+func TestDecodeInodeVersion(t *testing.T) {
 	in := &inode{mode: syscall.S_IFREG | 0o640, nlink: 1, size: 7, extents: extents{{0, 1}}}
 	b := in.encode()
-	b[0] = 1
-	b = b[:len(b)-4] // version 1 ends before the inline length
 	got, err := decodeInode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.mode != in.mode || got.size != 7 || !slices.Equal(got.extents, in.extents) || got.inline != nil {
 		t.Fatalf("decoded %+v", got)
+	}
+	for _, bad := range [][]byte{append([]byte{2}, b[1:]...), append([]byte{0}, b[1:]...), b[:len(b)-4]} {
+		if _, err := decodeInode(bad); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("decode of a bad inode: %v", err)
+		}
 	}
 	// An inode listing chunk 0 both ways is corrupt.
 	in.inline = []byte("x")
@@ -164,7 +168,8 @@ func TestPendingCreate(t *testing.T) {
 	// A crash (no close, no sync) keeps what was flushed and settled.
 	lost := must[Attr](t)(fs.Create(d.Ino, "lost", 0o644, me))
 	must[int](t)(fs.Write(lost.Ino, []byte("never flushed"), 0))
-	fs2 := must[*FS](t)(OpenDir(dir, testPassword))
+	crash(fs)
+	fs2 := must[*FS](t)(openDir(dir, testPassword))
 	defer fs2.Close()
 	if names := dirNames(t, fs2, d.Ino); !slices.Equal(names, []string{"f", "g", "k"}) {
 		t.Fatalf("after crash, d holds %q", names)

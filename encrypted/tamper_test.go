@@ -46,12 +46,12 @@ func (x *tamperFixture) chunkPath(ino Ino, idx uint64) string {
 }
 
 func (x *tamperFixture) entryPath(t *testing.T, dir Ino, name string) string {
-	fs, err := OpenDir(x.dir, testPassword)
+	fs, err := openDir(x.dir, testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fs.Close()
-	return filepath.Join(x.dir, filepath.FromSlash(fs.entryName(dir, fs.names.entryTag(dir, name))))
+	return filepath.Join(x.dir, filepath.FromSlash(fs.entryName(dir, fs.keys.names.entryTag(dir, name))))
 }
 
 type tamper struct {
@@ -128,7 +128,7 @@ func TestTamperChunks(t *testing.T) {
 					other = x.chunkPath(x.b, 0) // another file's chunk, same index
 				}
 				tm.do(t, x.chunkPath(x.a, 0), other)
-				fs := must[*FS](t)(OpenDir(x.dir, testPassword))
+				fs := must[*FS](t)(openDir(x.dir, testPassword))
 				defer fs.Close()
 				got, err := readErr(fs, x.d, "a")
 				if !isCorrupt(err) {
@@ -148,7 +148,7 @@ func TestTamperInodes(t *testing.T) {
 			t.Run(tm.name, func(t *testing.T) {
 				x := newTamperFixture(t, c)
 				tm.do(t, x.inodePath(x.a), x.inodePath(x.b))
-				fs := must[*FS](t)(OpenDir(x.dir, testPassword))
+				fs := must[*FS](t)(openDir(x.dir, testPassword))
 				defer fs.Close()
 				_, err := readErr(fs, x.d, "a")
 				if !isCorrupt(err) {
@@ -182,7 +182,7 @@ func TestTamperEntries(t *testing.T) {
 					other = x.entryPath(t, x.d, "a") // another directory's entry
 				}
 				tm.do(t, p, other)
-				fs := must[*FS](t)(OpenDir(x.dir, testPassword))
+				fs := must[*FS](t)(openDir(x.dir, testPassword))
 				defer fs.Close()
 				_, err := fs.Lookup(RootIno, "b")
 				if tm.name == "delete" {
@@ -235,13 +235,12 @@ func TestTamperHeader(t *testing.T) {
 			// Another store's header, with the same password.
 			y := newTamperFixture(t, XChaCha20Poly1305)
 			tm.do(t, p, filepath.Join(y.dir, HeaderName))
-			_, err := OpenDir(x.dir, testPassword)
+			fs, err := openDir(x.dir, testPassword)
 			switch tm.name {
 			case "delete":
 				wantErr(t, err, ErrNotStore)
 			case "swap", "replay-other":
 				// It unwraps the other store's key, which opens none of these objects.
-				fs, err := OpenDir(x.dir, testPassword)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -258,7 +257,7 @@ func TestTamperHeader(t *testing.T) {
 func TestHeaderParamsBound(t *testing.T) {
 	// A header whose parameters were changed and checksum recomputed: the
 	// wrap's associated data catches it, reported as a wrong password.
-	_, dir := newTestFS(t, AES256GCM, 0)
+	dir := newTestDir(t, AES256GCM, 0)
 	p := filepath.Join(dir, HeaderName)
 	h, err := decodeHeader(readFile(t, p))
 	if err != nil {
@@ -266,15 +265,15 @@ func TestHeaderParamsBound(t *testing.T) {
 	}
 	h.cipher = XChaCha20Poly1305
 	writeFile(t, p, h.encode())
-	_, err = OpenDir(dir, testPassword)
+	_, err = openDir(dir, testPassword)
 	wantErr(t, err, ErrWrongPassword)
 }
 
 func TestHeaderNewerVersion(t *testing.T) {
-	_, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
 	p := filepath.Join(dir, HeaderName)
 	editFile(t, p, func(b []byte) []byte { b[7] = 9; return b })
-	_, err := OpenDir(dir, testPassword)
+	_, err := openDir(dir, testPassword)
 	var ve *VersionError
 	if !errors.As(err, &ve) || ve.Found != 9 || ve.Supported != FormatVersion {
 		t.Fatalf("err = %v", err)
@@ -286,9 +285,7 @@ func TestHeaderNewerVersion(t *testing.T) {
 
 func TestForeignFilesIgnored(t *testing.T) {
 	x := newTamperFixture(t, XChaCha20Poly1305)
-	fs := must[*FS](t)(OpenDir(x.dir, testPassword))
 	entry := x.entryPath(t, RootIno, "b")
-	fs.Close()
 	for _, p := range []string{
 		filepath.Join(x.dir, ".dropbox"),
 		filepath.Join(x.dir, "desktop.ini"),
@@ -299,7 +296,7 @@ func TestForeignFilesIgnored(t *testing.T) {
 	} {
 		writeFile(t, p, []byte("foreign"))
 	}
-	fs = must[*FS](t)(OpenDir(x.dir, testPassword))
+	fs := must[*FS](t)(openDir(x.dir, testPassword))
 	defer fs.Close()
 	var names []string
 	for d, err := range fs.ReadDir(RootIno) {

@@ -28,9 +28,7 @@ func mountT(t *testing.T, c encrypted.Cipher, opt Options) *testMount {
 	t.Helper()
 	testutil.RequireFUSE(t)
 	data := t.TempDir()
-	core, err := encrypted.InitDir(data, testPassword, encrypted.Options{
-		Cipher: c, KDF: encrypted.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1},
-	})
+	core, err := testutil.CreateStore(data, testPassword, encrypted.Options{Cipher: c, KDF: testutil.TestKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +65,7 @@ func (tm *testMount) unmount(t *testing.T) {
 func (tm *testMount) remount(t *testing.T) {
 	t.Helper()
 	tm.unmount(t)
-	core, err := encrypted.OpenDir(tm.data, testPassword)
+	core, err := testutil.UnlockStore(tm.data, testPassword, encrypted.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -377,7 +377,7 @@ func TestDamagedFileGivesEIO(t *testing.T) {
 	check(t, err)
 	b[len(b)/2] ^= 1
 	check(t, os.WriteFile(chunk, b, 0o600))
-	core, err := encrypted.OpenDir(tm.data, testPassword)
+	core, err := testutil.UnlockStore(tm.data, testPassword, encrypted.Options{})
 	check(t, err)
 	tm.core = core
 	tm.mount(t)
@@ -416,7 +416,7 @@ func TestReadOnlyMount(t *testing.T) {
 	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
 	check(t, os.WriteFile(tm.path("f"), []byte("ro"), 0o644))
 	tm.unmount(t)
-	core, err := encrypted.OpenDir(tm.data, testPassword)
+	core, err := testutil.UnlockStore(tm.data, testPassword, encrypted.Options{})
 	check(t, err)
 	tm.core, tm.opt = core, Options{ReadOnly: true}
 	tm.mount(t)

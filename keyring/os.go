@@ -1,10 +1,12 @@
 package keyring
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	gokeyring "github.com/zalando/go-keyring"
 )
@@ -34,8 +36,12 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown keyring mode %q (want auto, always or never)", s)
 }
 
-// ErrNotFound: the keyring holds no password for this data dir.
-var ErrNotFound = errors.New("no password in the keyring")
+// ErrNotFound: the keyring holds no secret for this data dir.
+var ErrNotFound = errors.New("no secret in the keyring")
+
+// ErrStale: the keyring's entry for this data dir is not a secret this
+// rencfs wrote (an older version's, or damaged). Delete it.
+var ErrStale = errors.New("the keyring's entry is not a rencfs store secret")
 
 // ErrUnavailable: no Secret Service could be reached.
 var ErrUnavailable = errors.New("OS keyring unavailable")
@@ -50,8 +56,11 @@ func Account(dataDir string) (string, error) {
 }
 
 // OS is the operating system's keyring (the Secret Service over D-Bus on
-// Linux). Every error but a missing entry means it is unavailable.
+// Linux). Every error but a missing entry means it is unavailable. It
+// holds binary secrets as text: a versioned prefix and base64.
 type OS struct{}
+
+const secretPrefix = "rencfs-secret-v1:"
 
 func (OS) Get(account string) ([]byte, error) {
 	s, err := gokeyring.Get(Service, account)
@@ -61,11 +70,19 @@ func (OS) Get(account string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return []byte(s), nil
+	enc, ok := strings.CutPrefix(s, secretPrefix)
+	if !ok {
+		return nil, ErrStale
+	}
+	secret, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, ErrStale
+	}
+	return secret, nil
 }
 
-func (OS) Set(account string, password []byte) error {
-	if err := gokeyring.Set(Service, account, string(password)); err != nil {
+func (OS) Set(account string, secret []byte) error {
+	if err := gokeyring.Set(Service, account, secretPrefix+base64.StdEncoding.EncodeToString(secret)); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
@@ -82,18 +99,18 @@ func (OS) Delete(account string) error {
 // Keyring is what mount needs of a keyring.
 type Keyring interface {
 	Get(account string) ([]byte, error)
-	Set(account string, password []byte) error
+	Set(account string, secret []byte) error
 	Delete(account string) error
 }
 
-// Store keeps the password of account in k as mode says. It reports
-// whether the password is in the keyring: Auto warns once and carries on
+// Store keeps the secret of account in k as mode says. It reports
+// whether the secret is in the keyring: Auto warns once and carries on
 // without, Always fails, Never does nothing.
-func Store(k Keyring, mode Mode, account string, password []byte, log *slog.Logger) (bool, error) {
+func Store(k Keyring, mode Mode, account string, secret []byte, log *slog.Logger) (bool, error) {
 	if mode == Never {
 		return false, nil
 	}
-	err := k.Set(account, password)
+	err := k.Set(account, secret)
 	switch {
 	case err == nil:
 		return true, nil

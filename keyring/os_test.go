@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	gokeyring "github.com/zalando/go-keyring"
+
 	"github.com/rencfs/rencfs/internal/testutil"
 )
 
@@ -23,12 +25,21 @@ func TestOSKeyringRoundTrip(t *testing.T) {
 		t.Fatalf("get before set: %v", err)
 	}
 	logs := &bytes.Buffer{}
-	stored, err := Store(k, Always, account, []byte("s3cret"), slog.New(slog.NewTextHandler(logs, nil)))
+	secret := []byte("s3cret\x00\xff\x80 binary")
+	stored, err := Store(k, Always, account, secret, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil || !stored {
 		t.Fatalf("store: %v %v", stored, err)
 	}
-	if got, err := k.Get(account); err != nil || string(got) != "s3cret" {
+	if got, err := k.Get(account); err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("get: %q %v", got, err)
+	}
+	// An entry rencfs did not write this way (an older version kept the
+	// password itself) is stale, not a secret.
+	if err := gokeyring.Set(Service, account, "a plain password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Get(account); !errors.Is(err, ErrStale) {
+		t.Fatalf("get of a plain entry: %v", err)
 	}
 	if err := k.Delete(account); err != nil {
 		t.Fatal(err)

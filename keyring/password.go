@@ -1,5 +1,6 @@
-// Package keyring finds the user's password (environment, terminal, OS
-// keyring) and holds the unlocked key in memory.
+// Package keyring is where secrets come from: the password from the
+// environment or a terminal, and a store's secret from the OS keyring.
+// It knows nothing of stores.
 package keyring
 
 import (

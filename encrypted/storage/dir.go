@@ -32,6 +32,8 @@ import (
 // files costs no fsync at all until then.
 type Dir struct {
 	root      string
+	rootFD    int         // held open for reads beneath it, and for the lock
+	noOpenat2 atomic.Bool // openat2 is missing (ENOSYS): open with O_NOFOLLOW only
 	noTmpfile atomic.Bool // O_TMPFILE failed once: use named temporary files
 
 	mu        sync.Mutex
@@ -41,16 +43,34 @@ type Dir struct {
 
 const tmpPrefix = ".tmp-"
 
-// OpenDir returns the backend for the data directory root, which must exist.
+// OpenDir returns the backend for the data directory root, which must
+// exist, and takes its lock: while this Dir is open, no other OpenDir of
+// the same directory succeeds, in this process or another (an exclusive
+// flock on the directory, which the kernel drops when its holder exits,
+// killed or not). Close releases it.
 func OpenDir(root string) (*Dir, error) {
-	fi, err := os.Stat(root)
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		if err == unix.ENOTDIR {
+			return nil, fmt.Errorf("data dir %s: %w", root, syscall.ENOTDIR)
+		}
+		return nil, fmt.Errorf("data dir: %w", &fs.PathError{Op: "open", Path: root, Err: err})
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("data dir %s: %w", root, syscall.ENOTDIR)
+	if err := lockDir(fd, root); err != nil {
+		unix.Close(fd)
+		return nil, err
 	}
-	return &Dir{root: root, dirtyFile: map[string]struct{}{}, dirtyDir: map[string]struct{}{}}, nil
+	return &Dir{root: root, rootFD: fd, dirtyFile: map[string]struct{}{}, dirtyDir: map[string]struct{}{}}, nil
+}
+
+// Close releases the lock. The Dir must not be used afterwards.
+func (d *Dir) Close() error {
+	if d.rootFD < 0 {
+		return nil
+	}
+	err := unix.Close(d.rootFD) // drops the flock with the last reference
+	d.rootFD = -1
+	return err
 }
 
 // Root is the data directory this backend works in.
@@ -97,49 +117,81 @@ func isHex(s string) bool {
 	return true
 }
 
-// Get reads an object.
-func (d *Dir) Get(name string) ([]byte, error) {
-	p, err := d.path(name)
-	if err != nil {
+// Get reads an object of at most limit bytes.
+func (d *Dir) Get(name string, limit int) ([]byte, error) {
+	if _, err := d.path(name); err != nil {
 		return nil, err
 	}
-	return readFile(p)
+	return d.read(name, limit)
 }
 
-// readFile reads a whole object with plain system calls, like writeTemp:
-// most reads are small objects, and many (a name being created) find none.
-func readFile(p string) ([]byte, error) {
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+// read reads the object at rel (slash-separated, below the root) with
+// plain system calls: most reads are small objects, and many (a name
+// being created) find none. What the data dir holds is not trusted: the
+// path is resolved beneath the root without following any symlink, the
+// open does not block (a FIFO), only a regular file is read, and no more
+// than limit bytes (a sparse file of 64 GiB).
+func (d *Dir) read(rel string, limit int) ([]byte, error) {
+	fd, err := d.openBeneath(rel)
 	if err == syscall.ENOENT {
 		return nil, ErrNotExist
 	}
+	if err == syscall.ELOOP || err == syscall.EXDEV {
+		return nil, fmt.Errorf("%s: a symlink: %w", rel, ErrBadObject)
+	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+		return nil, &fs.PathError{Op: "open", Path: rel, Err: err}
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: p, Err: err}
+		return nil, &fs.PathError{Op: "stat", Path: rel, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, fmt.Errorf("%s: not a regular file: %w", rel, ErrBadObject)
+	}
+	if st.Size > int64(limit) {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d an object may have: %w", rel, st.Size, limit, ErrBadObject)
 	}
 	// One byte more than the size, to see the end in one read when the
 	// object did not change meanwhile.
 	b := make([]byte, 0, st.Size+1)
 	for {
 		n, err := syscall.Read(fd, b[len(b):cap(b)])
-		if err == syscall.EINTR {
+		if err == syscall.EINTR || err == syscall.EAGAIN {
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: p, Err: err}
+			return nil, &fs.PathError{Op: "read", Path: rel, Err: err}
 		}
 		if n == 0 {
 			return b, nil
 		}
 		b = b[:len(b)+n]
+		if len(b) > limit {
+			return nil, fmt.Errorf("%s: grew past %d bytes: %w", rel, limit, ErrBadObject)
+		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
 	}
+}
+
+// openBeneath opens rel for reading, resolved beneath the root with no
+// symlink anywhere on the way (openat2), or, on kernels without openat2
+// (before 5.6), with O_NOFOLLOW for its last component.
+func (d *Dir) openBeneath(rel string) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if !d.noOpenat2.Load() {
+		fd, err := unix.Openat2(d.rootFD, rel, &unix.OpenHow{
+			Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+		})
+		if err != unix.ENOSYS {
+			return fd, err
+		}
+		d.noOpenat2.Store(true)
+	}
+	return unix.Openat(d.rootFD, rel, flags, 0)
 }
 
 // Put replaces an object atomically.
@@ -273,7 +325,10 @@ func (d *Dir) PutDurable(name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	return fsyncPath(dir)
+	if err := fsyncPath(dir); err != nil {
+		return fmt.Errorf("%w: sync %s: %v", ErrNotDurable, dir, err)
+	}
+	return nil
 }
 
 // writeTemp writes data to a new temporary file in dir, with plain system
@@ -410,16 +465,20 @@ func (d *Dir) List(group string) iter.Seq2[string, error] {
 	}
 }
 
-// chunkPath spreads chunks over 256 folders by file id, flat inside
+// chunkName spreads chunks over 256 folders by file id, flat inside
 // them: a folder per file would cost a directory creation per small file.
-func (d *Dir) chunkPath(file, index uint64) string {
+func chunkName(file, index uint64) string {
 	name := fmt.Sprintf("%016x%016x", file, index)
-	return filepath.Join(d.root, "c", name[:2], name)
+	return "c/" + name[:2] + "/" + name
 }
 
-// GetChunk reads one content chunk.
-func (d *Dir) GetChunk(file, index uint64) ([]byte, error) {
-	return readFile(d.chunkPath(file, index))
+func (d *Dir) chunkPath(file, index uint64) string {
+	return filepath.Join(d.root, filepath.FromSlash(chunkName(file, index)))
+}
+
+// GetChunk reads one content chunk of at most limit bytes.
+func (d *Dir) GetChunk(file, index uint64, limit int) ([]byte, error) {
+	return d.read(chunkName(file, index), limit)
 }
 
 // PutChunk replaces one content chunk atomically.

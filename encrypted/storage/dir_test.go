@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func newDir(t *testing.T) *Dir {
@@ -20,14 +24,14 @@ func newDir(t *testing.T) *Dir {
 
 func TestDirObjects(t *testing.T) {
 	d := newDir(t)
-	if _, err := d.Get("i/ab/abcd"); !errors.Is(err, ErrNotExist) {
+	if _, err := d.Get("i/ab/abcd", 1<<20); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("missing object: %v", err)
 	}
 	for _, v := range []string{"one", "two"} { // create, then replace
 		if err := d.Put("i/ab/abcd", []byte(v)); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := d.Get("i/ab/abcd"); err != nil || string(got) != v {
+		if got, err := d.Get("i/ab/abcd", 1<<20); err != nil || string(got) != v {
 			t.Fatalf("get: %q %v", got, err)
 		}
 	}
@@ -37,7 +41,7 @@ func TestDirObjects(t *testing.T) {
 	if err := d.Delete("i/ab/abcd"); err != nil {
 		t.Fatalf("deleting a missing object: %v", err)
 	}
-	if _, err := d.Get("i/ab/abcd"); !errors.Is(err, ErrNotExist) {
+	if _, err := d.Get("i/ab/abcd", 1<<20); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("after delete: %v", err)
 	}
 	for _, bad := range []string{"", "../x", "i/../../x", "/abs", "I/AB", "i//x", ".hidden"} {
@@ -85,16 +89,16 @@ func TestDirChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, err := d.GetChunk(0xabc, 2); err != nil || len(got) != 1 || got[0] != 2 {
+	if got, err := d.GetChunk(0xabc, 2, 1<<20); err != nil || len(got) != 1 || got[0] != 2 {
 		t.Fatalf("chunk 2: %v %v", got, err)
 	}
 	if err := d.DeleteChunk(0xabc, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.GetChunk(0xabc, 1); !errors.Is(err, ErrNotExist) {
+	if _, err := d.GetChunk(0xabc, 1, 1<<20); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("deleted chunk: %v", err)
 	}
-	if _, err := d.GetChunk(0xabd, 0); !errors.Is(err, ErrNotExist) {
+	if _, err := d.GetChunk(0xabd, 0, 1<<20); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("another file's chunk: %v", err)
 	}
 	if err := d.Sync(); err != nil {
@@ -147,8 +151,8 @@ func TestDirPutWays(t *testing.T) {
 				if err := d.PutChunk(7, 1, []byte(v)); err != nil {
 					t.Fatal(err)
 				}
-				got, err := d.Get("i/ab/abcd")
-				chunk, cerr := d.GetChunk(7, 1)
+				got, err := d.Get("i/ab/abcd", 1<<20)
+				chunk, cerr := d.GetChunk(7, 1, 1<<20)
 				if err != nil || cerr != nil || string(got) != v || string(chunk) != v {
 					t.Fatalf("put %d: %q %q %v %v", i, got, chunk, err, cerr)
 				}
@@ -189,8 +193,8 @@ func TestDirPutNew(t *testing.T) {
 	if err := d.PutNew("i/cd/cdef", []byte("second")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := d.Get("i/cd/cdef")
-	chunk, cerr := d.GetChunk(9, 0)
+	got, err := d.Get("i/cd/cdef", 1<<20)
+	chunk, cerr := d.GetChunk(9, 0, 1<<20)
 	if err != nil || cerr != nil || string(got) != "second" || string(chunk) != "chunk" {
 		t.Fatalf("got %q %q %v %v", got, chunk, err, cerr)
 	}
@@ -206,5 +210,129 @@ func TestDirPutNew(t *testing.T) {
 	ents, err := os.ReadDir(filepath.Dir(p))
 	if err != nil || len(ents) != 1 || ents[0].Name() != "cdef" {
 		t.Fatalf("group holds %v (%v), want only the object", ents, err)
+	}
+}
+
+// TestDirHostileObjects: what stands under an object's name in a data dir
+// someone else controls is never followed, waited on, or read past the
+// caller's limit; each case is ErrBadObject at once.
+func TestDirHostileObjects(t *testing.T) {
+	d := newDir(t)
+	if err := d.Put("i/ab/0001", []byte("inside")); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("outside the data dir"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := func(name string) string { return filepath.Join(d.Root(), filepath.FromSlash(name)) }
+	mk := map[string]func(p string) error{
+		"fifo":           func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		"symlink-zero":   func(p string) error { return os.Symlink("/dev/zero", p) },
+		"symlink-out":    func(p string) error { return os.Symlink(outside, p) },
+		"symlink-inside": func(p string) error { return os.Symlink(path("i/ab/0001"), p) },
+		"directory":      func(p string) error { return os.Mkdir(p, 0o700) },
+		"sparse-64GiB": func(p string) error {
+			f, err := os.Create(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return f.Truncate(64 << 30)
+		},
+	}
+	for what, create := range mk {
+		t.Run(what, func(t *testing.T) {
+			name := "i/ab/00ff"
+			os.RemoveAll(path(name))
+			if err := create(path(name)); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := d.Get(name, 1<<20); done <- err }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrBadObject) {
+					t.Fatalf("Get: %v, want ErrBadObject", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Get blocked")
+			}
+		})
+	}
+	// A folder replaced by a symlink to one outside: not followed.
+	if err := os.MkdirAll(filepath.Join(filepath.Dir(outside), "c0"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(outside), "c0", "0001"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(filepath.Dir(outside), "c0"), path("i/c0")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Get("i/c0/0001", 1<<20); !errors.Is(err, ErrBadObject) {
+		t.Fatalf("through a symlinked folder: %v", err)
+	}
+	// An object exactly at the limit reads; one byte more does not.
+	if b, err := d.Get("i/ab/0001", 6); err != nil || string(b) != "inside" {
+		t.Fatalf("at the limit: %q %v", b, err)
+	}
+	if _, err := d.Get("i/ab/0001", 5); !errors.Is(err, ErrBadObject) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
+
+// TestDirLock: one open Dir per data dir; a second open fails naming the
+// holder; a holder that dies (here: a child process killed) leaves no lock.
+func TestDirLock(t *testing.T) {
+	d := newDir(t)
+	_, err := OpenDir(d.Root())
+	var le *LockedError
+	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) || le.PID != os.Getpid() {
+		t.Fatalf("second open: %v", err)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
+		t.Fatalf("message lacks the pid: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// flock(1) takes the lock in a child, which we kill.
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("no flock(1)")
+	}
+	cmd := exec.Command("flock", "-x", d.Root(), "sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to kill sleep with it
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d2, err := OpenDir(d.Root())
+		if err != nil {
+			if !errors.As(err, &le) || le.PID == 0 {
+				t.Fatalf("held by a child: %v", err)
+			}
+			break
+		}
+		d2.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the child never took the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	// The kernel drops the lock as the killed sleep's files close, which
+	// may come a moment after flock itself was reaped.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		d2, err := OpenDir(d.Root())
+		if err == nil {
+			d2.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the holder was killed: %v", err)
+		}
 	}
 }

@@ -11,8 +11,20 @@ import (
 	"iter"
 )
 
-// ErrNotExist is returned by Get and GetChunk for a missing object.
-var ErrNotExist = errors.New("object does not exist")
+// Sentinel errors of every backend.
+var (
+	// ErrNotExist: Get or GetChunk found no such object.
+	ErrNotExist = errors.New("object does not exist")
+	// ErrBadObject: what stands under an object's name cannot be one: a
+	// symlink, a FIFO or device, a directory, or more bytes than the
+	// caller's limit. It is damage (or an attack), never read.
+	ErrBadObject = errors.New("not a valid object")
+	// ErrNotDurable: PutDurable replaced the object, but could not make
+	// the replacement durable.
+	ErrNotDurable = errors.New("written, but not made durable")
+	// ErrLocked: another Storage holds the store open (see LockedError).
+	ErrLocked = errors.New("the data dir is in use")
+)
 
 // Storage holds metadata objects and content chunks.
 //
@@ -22,8 +34,12 @@ var ErrNotExist = errors.New("object does not exist")
 // atomically: a reader sees the old or the new bytes, never a mix. Nothing is
 // durable until Sync returns. No Put method keeps a reference to its data
 // after it returns: callers reuse the buffer.
+//
+// A backend serves one open store at a time: opening takes an exclusive
+// lock that Close releases, and a second opener gets ErrLocked. Reads are
+// bounded by the caller's limit, the largest valid object of that kind.
 type Storage interface {
-	Get(name string) ([]byte, error)
+	Get(name string, limit int) ([]byte, error)
 	Put(name string, data []byte) error
 	// PutNew stores an object that nothing refers to yet, more cheaply
 	// than Put: a crash while it runs may leave the object partial. So a
@@ -40,7 +56,7 @@ type Storage interface {
 	// particular order, skipping anything that is not a well-formed name.
 	List(group string) iter.Seq2[string, error]
 
-	GetChunk(file, index uint64) ([]byte, error)
+	GetChunk(file, index uint64, limit int) ([]byte, error)
 	PutChunk(file, index uint64, data []byte) error
 	// PutNewChunk is PutNew for a chunk no inode lists yet.
 	PutNewChunk(file, index uint64, data []byte) error
@@ -49,6 +65,8 @@ type Storage interface {
 
 	// Sync makes every Put, PutChunk and Delete so far durable.
 	Sync() error
+	// Close releases the store's lock.
+	Close() error
 }
 
 // Usage is the space of the medium that holds the store, for statfs.

@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
+
+	"github.com/rencfs/rencfs/encrypted"
+	"github.com/rencfs/rencfs/encrypted/storage"
 )
 
 // RequireFUSE fails (never skips) in CI when FUSE is missing, and skips
@@ -56,4 +59,37 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestKDF keeps unlocking cheap in tests: the least Argon2id the format allows.
+var TestKDF = encrypted.KDFParams{Time: 1, MemoryKiB: encrypted.MinKDFMemoryKiB, Threads: 1}
+
+// CreateStore makes a store in the local directory dir, as mount does.
+func CreateStore(dir string, password []byte, opt encrypted.Options) (*encrypted.FS, error) {
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	fs, secret, err := encrypted.Create(st, password, opt)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	clear(secret)
+	return fs, nil
+}
+
+// UnlockStore unlocks the store in the local directory dir.
+func UnlockStore(dir string, password []byte, opt encrypted.Options) (*encrypted.FS, error) {
+	st, err := storage.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	fs, secret, err := encrypted.Unlock(st, password, opt)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	clear(secret)
+	return fs, nil
 }
