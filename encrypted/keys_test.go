@@ -1,6 +1,7 @@
 package encrypted
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -213,4 +214,81 @@ func TestDataDirLocked(t *testing.T) {
 	}
 	must0(t, fs.Close())
 	must0(t, must[*FS](t)(openDir(dir, testPassword)).Close())
+}
+
+// headerSwap serves the real header to the first read and another one,
+// well-formed but with a different chunk size, to every later read.
+type headerSwap struct {
+	storage.Storage
+	other []byte
+	reads int
+}
+
+func (h *headerSwap) Get(name string, limit int) ([]byte, error) {
+	if name != HeaderName {
+		return h.Storage.Get(name, limit)
+	}
+	h.reads++
+	if h.reads > 1 {
+		return h.other, nil
+	}
+	return h.Storage.Get(name, limit)
+}
+
+// TestHeaderReadOnce: the store runs with the header the key unwrap
+// authenticated; a second, different header is never read. (Before, the
+// store ran with a second read's chunk size, and a 16 KiB file read back
+// as 4 KiB of data and 12 KiB of zeros.)
+func TestHeaderReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := initDir(dir, testPassword, Options{KDF: testKDF, ChunkSize: 16 << 10})
+	must0(t, err)
+	f := must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
+	want := make([]byte, 16<<10)
+	for i := range want {
+		want[i] = byte(i%251 + 1)
+	}
+	must[int](t)(fs.Write(f.Ino, want, 0))
+	must0(t, fs.Close())
+
+	st := must[*storage.Dir](t)(storage.OpenDir(dir))
+	b := must[[]byte](t)(st.Get(HeaderName, headerSize))
+	h := must[*header](t)(decodeHeader(b))
+	h.chunkShift = 12
+	sw := &headerSwap{Storage: st, other: h.encode()}
+	fs = unlockT(t, sw)
+	defer fs.Close()
+	if fs.ChunkSize() != 16<<10 {
+		t.Fatalf("chunk size %d", fs.ChunkSize())
+	}
+	if got := readAll(t, fs, f.Ino); !bytes.Equal(got, want) {
+		t.Fatal("content differs")
+	}
+	must[Attr](t)(fs.Create(RootIno, "g", 0o644, me))
+	if sw.reads != 1 {
+		t.Fatalf("header read %d times", sw.reads)
+	}
+}
+
+// TestSubkeysBindParameters: a key derived for one cipher and chunk size
+// opens nothing written under another, so no key ever serves two AEADs.
+func TestSubkeysBindParameters(t *testing.T) {
+	fs, _ := newTestFS(t, XChaCha20Poly1305, 0)
+	defer fs.Close()
+	fs.keyMu.Lock()
+	base := fs.deriveKey(purposeInode, 7)
+	for _, change := range []func(h *header){
+		func(h *header) { h.cipher = AES256GCM },
+		func(h *header) { h.chunkShift-- },
+	} {
+		orig := *fs.hdr
+		change(fs.hdr)
+		other := fs.deriveKey(purposeInode, 7)
+		*fs.hdr = orig
+		if bytes.Equal(base, other) {
+			fs.keyMu.Unlock()
+			t.Fatal("the same subkey for other parameters")
+		}
+	}
+	fs.keyMu.Unlock()
 }

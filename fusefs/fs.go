@@ -38,7 +38,7 @@ type FS struct {
 	names map[encrypted.Ino]link // where each inode the kernel knows was last seen
 
 	dirMu   sync.Mutex
-	dirs    map[uint64][]fuse.DirEntry // open directory handles: their listing
+	dirs    map[uint64]*listing // open directory handles
 	nextDir uint64
 }
 
@@ -56,7 +56,7 @@ func New(core *encrypted.FS, log *slog.Logger) *FS {
 		RawFileSystem: fuse.NewDefaultRawFileSystem(),
 		core:          core, log: log,
 		names: map[encrypted.Ino]link{},
-		dirs:  map[uint64][]fuse.DirEntry{},
+		dirs:  map[uint64]*listing{},
 	}
 }
 

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -84,28 +85,39 @@ func (f *FS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut)
 	return fuse.OK
 }
 
+// listing is a snapshot of a directory, taken at opendir's first read.
+type listing struct {
+	entries []fuse.DirEntry
+	damaged bool // some entries failed authentication: the listing is short
+}
+
 // ReadDir lists the directory once per opendir (and rewinddir) and serves
 // the kernel's offsets from that snapshot, so entries created or removed
-// meanwhile never make the listing skip others.
+// meanwhile never make the listing skip others. A listing that lacks
+// damaged entries ends in EIO: the program reading it gets every entry
+// that authenticates, then an error, never a silently shorter listing.
 func (f *FS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
 	n := ino(&in.InHeader)
 	f.dirMu.Lock()
-	list, ok := f.dirs[in.Fh]
+	l, ok := f.dirs[in.Fh]
 	f.dirMu.Unlock()
 	if !ok {
 		return fuse.EBADF
 	}
-	if in.Offset == 0 {
+	if in.Offset == 0 || l == nil {
 		var st fuse.Status
-		if list, st = f.list(n); st != fuse.OK {
+		if l, st = f.list(n); st != fuse.OK {
 			return st
 		}
 		f.dirMu.Lock()
-		f.dirs[in.Fh] = list
+		f.dirs[in.Fh] = l
 		f.dirMu.Unlock()
 	}
-	for i := in.Offset; i < uint64(len(list)); i++ {
-		if !out.AddDirEntry(list[i]) {
+	if in.Offset >= uint64(len(l.entries)) && l.damaged {
+		return fuse.EIO
+	}
+	for i := in.Offset; i < uint64(len(l.entries)); i++ {
+		if !out.AddDirEntry(l.entries[i]) {
 			break
 		}
 	}
@@ -114,26 +126,26 @@ func (f *FS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntry
 
 // list reads directory n, with "." and ".."; each entry's offset is the
 // next one's index.
-func (f *FS) list(n encrypted.Ino) ([]fuse.DirEntry, fuse.Status) {
-	list := []fuse.DirEntry{
+func (f *FS) list(n encrypted.Ino) (*listing, fuse.Status) {
+	l := &listing{entries: []fuse.DirEntry{
 		{Name: ".", Ino: uint64(n), Mode: syscall.S_IFDIR},
 		{Name: "..", Ino: uint64(f.parent(n)), Mode: syscall.S_IFDIR},
-	}
+	}}
 	for d, err := range f.core.ReadDir(n) {
 		if err != nil {
-			if encrypted.Errno(err) == syscall.EIO {
-				// One damaged entry hides one name, not the directory.
-				f.log.Warn("damaged directory entry skipped", "dir", f.logPath(n, ""), "err", err)
+			if errors.Is(err, encrypted.ErrCorrupt) {
+				f.fail("readdir", n, "", err) // names the directory in a warning
+				l.damaged = true
 				continue
 			}
 			return nil, f.fail("readdir", n, "", err)
 		}
-		list = append(list, fuse.DirEntry{Name: d.Name, Ino: uint64(d.Ino), Mode: d.Type})
+		l.entries = append(l.entries, fuse.DirEntry{Name: d.Name, Ino: uint64(d.Ino), Mode: d.Type})
 	}
-	for i := range list {
-		list[i].Off = uint64(i + 1)
+	for i := range l.entries {
+		l.entries[i].Off = uint64(i + 1)
 	}
-	return list, fuse.OK
+	return l, fuse.OK
 }
 
 func (f *FS) ReleaseDir(in *fuse.ReleaseIn) {

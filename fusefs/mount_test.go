@@ -425,3 +425,39 @@ func TestReadOnlyMount(t *testing.T) {
 	}
 	wantErrno(t, os.WriteFile(tm.path("g"), nil, 0o644), syscall.EROFS)
 }
+
+// TestDamagedEntryListing: a directory with a damaged entry lists every
+// entry that authenticates, then fails with EIO: the program learns that
+// its listing is short, and the log names the directory.
+func TestDamagedEntryListing(t *testing.T) {
+	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
+	for _, n := range []string{"a", "b", "c"} {
+		check(t, os.WriteFile(tm.path(n), []byte(n), 0o644))
+	}
+	tm.unmount(t)
+	groups, err := filepath.Glob(filepath.Join(tm.data, "d", "*", "*"))
+	check(t, err)
+	if len(groups) != 3 {
+		t.Fatalf("%d entry objects, want 3", len(groups))
+	}
+	b, err := os.ReadFile(groups[1])
+	check(t, err)
+	b[len(b)-1] ^= 1
+	check(t, os.WriteFile(groups[1], b, 0o600))
+	core, err := testutil.UnlockStore(tm.data, testPassword, encrypted.Options{})
+	check(t, err)
+	tm.core = core
+	tm.mount(t)
+
+	ents, err := os.ReadDir(tm.mnt)
+	wantErrno(t, err, syscall.EIO)
+	if len(ents) != 2 {
+		t.Fatalf("listed %d names before the error, want the 2 intact ones", len(ents))
+	}
+	if out, err := exec.Command("ls", tm.mnt).CombinedOutput(); err == nil || !strings.Contains(string(out), "Input/output error") {
+		t.Fatalf("ls of a damaged directory: %v: %s", err, out)
+	}
+	if logs := tm.logs.String(); !strings.Contains(logs, "op=readdir") || !strings.Contains(logs, "path=/") {
+		t.Fatalf("no warning naming the directory in:\n%s", logs)
+	}
+}

@@ -427,7 +427,8 @@ func (d *Dir) remove(p string) error {
 	return nil
 }
 
-// List streams the well-formed (lowercase hex) object names of a group.
+// List streams the well-formed (lowercase hex) object names of a group,
+// whatever their file type (Get refuses what is not a regular file).
 // Temporary files and anything a sync client drops in are skipped.
 func (d *Dir) List(group string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
@@ -448,7 +449,9 @@ func (d *Dir) List(group string) iter.Seq2[string, error] {
 		for {
 			ents, err := f.ReadDir(256)
 			for _, e := range ents {
-				if e.Type().IsRegular() && isHex(e.Name()) {
+				// Not only regular files: whatever stands under an
+				// object's name is read, and refused, as one.
+				if isHex(e.Name()) {
 					if !yield(e.Name(), nil) {
 						return
 					}

@@ -53,7 +53,8 @@ type Storage interface {
 	// Delete removes an object, or an empty group. A missing name is not an error.
 	Delete(name string) error
 	// List streams the object names (last components) of a group, in no
-	// particular order, skipping anything that is not a well-formed name.
+	// particular order, skipping any name that is not well-formed (a
+	// well-formed name that is not a valid object is listed: Get reports it).
 	List(group string) iter.Seq2[string, error]
 
 	GetChunk(file, index uint64, limit int) ([]byte, error)
