@@ -90,6 +90,9 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 	if err != nil {
 		a.log.Warn("the password may remain visible in /proc", "err", err)
 	}
+	if err := harden(); err != nil {
+		return err
+	}
 
 	cipher, err := encrypted.ParseCipher(f.cipher)
 	if err != nil {

@@ -79,6 +79,9 @@ func (a *app) passwd(cmd *cobra.Command, f passwdFlags) error {
 	if err := errors.Join(err1, err2); err != nil {
 		a.log.Warn("a password may remain visible in /proc", "err", err)
 	}
+	if err := harden(); err != nil {
+		return err
+	}
 	limit := kdfLimit(f.allowSlowKDF)
 	if _, err := f.newKDF(cmd, encrypted.DefaultKDF, limit); err != nil {
 		return withCode(exitUsage, err) // before any password is asked for
