@@ -16,6 +16,7 @@ import (
 	"github.com/rencfs/rencfs/encrypted"
 	"github.com/rencfs/rencfs/encrypted/storage"
 	"github.com/rencfs/rencfs/fusefs"
+	"github.com/rencfs/rencfs/internal/history"
 	"github.com/rencfs/rencfs/keyring"
 )
 
@@ -26,6 +27,7 @@ type mountFlags struct {
 	keyring                     string
 	idleTimeout                 time.Duration
 	allowSlowKDF                bool
+	init                        bool
 }
 
 func newMount(a *app) *cobra.Command {
@@ -34,7 +36,8 @@ func newMount(a *app) *cobra.Command {
 		Use:   "mount --mount-point M --data-dir D",
 		Short: "Mount a data dir (creating the store on first use) and serve it until interrupted",
 		Long: "Mount serves the store in data dir D at mount point M in the foreground.\n" +
-			"An empty or missing D gets a new store. SIGINT or SIGTERM unmounts cleanly.\n" +
+			"An empty or missing D gets a new store, unless D held one before (then --init is needed).\n" +
+			"SIGINT or SIGTERM unmounts cleanly.\n" +
 			"The password comes from " + keyring.EnvPassword + " (then removed from the environment)\n" +
 			"or a terminal prompt; never from the command line.",
 		Example: "  rencfs mount -m ~/private -d ~/Dropbox/private.rencfs",
@@ -51,6 +54,7 @@ func newMount(a *app) *cobra.Command {
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users access the mount (root, or user_allow_other in /etc/fuse.conf)")
 	fl.BoolVar(&f.umountOnStart, "umount-on-start", false, "lazily unmount a stale mount at the mount point first")
 	fl.StringVar(&f.keyring, "keyring", "auto", "keep the password in the OS keyring while mounted: auto, always or never")
+	fl.BoolVar(&f.init, "init", false, "create a new store even where one was mounted before (a data dir that is now empty)")
 	fl.BoolVar(&f.allowSlowKDF, "allow-slow-kdf", false, "accept a header whose Argon2id costs exceed 10 passes, 1 GiB or 16 lanes")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "wipe the key from memory after this long without activity (0: never)")
 	c.MarkFlagRequired("mount-point")
@@ -130,7 +134,11 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 		Cipher: cipher, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
 		KDFLimit: kdfLimit(f.allowSlowKDF), Idle: f.idleTimeout, Log: a.log,
 	}
-	fs, secret, err := unlock(f.dataDir, cmd.Flags().Changed("cipher"), pw, opt, a.log)
+	known, err := history.Default()
+	if err != nil {
+		return withCode(exitStore, err)
+	}
+	fs, secret, err := unlock(f.dataDir, cmd.Flags().Changed("cipher"), f.init, known, pw, opt, a.log)
 	if err != nil {
 		return err
 	}
@@ -227,10 +235,23 @@ func openStorage(dir string) (*storage.Dir, error) {
 // unlock opens the store in dir, creating one if dir is missing or
 // empty, and returns it with its secret (for the keyring; the caller
 // wipes it).
-func unlock(dir string, cipherSet bool, pw passwordSource, opt encrypted.Options, log *slog.Logger) (*encrypted.FS, []byte, error) {
+//
+// A data dir that held a store before (known lists it) and is now empty
+// is refused unless init is set: more likely a cloud folder not synced
+// yet or a share not mounted than a wish for a new store, and with the
+// password in the environment nothing would ask.
+func unlock(dir string, cipherSet, init bool, known history.File, pw passwordSource, opt encrypted.Options, log *slog.Logger) (*encrypted.FS, []byte, error) {
 	fresh, err := encrypted.Fresh(dir)
 	if err != nil {
 		return nil, nil, withCode(exitStore, err)
+	}
+	if fresh && !init {
+		if held, err := known.Has(dir); err != nil {
+			return nil, nil, withCode(exitStore, err)
+		} else if held {
+			return nil, nil, withCode(exitStore, fmt.Errorf("%s held a rencfs store and is now empty or missing "+
+				"(a folder not synced yet, a share not mounted?); not creating a new store there without --init", dir))
+		}
 	}
 	if fresh {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -250,6 +271,9 @@ func unlock(dir string, cipherSet bool, pw passwordSource, opt encrypted.Options
 		fs.Close()
 		keyring.Wipe(secret)
 		return nil, nil, withCode(exitUsage, fmt.Errorf("--cipher %s: the store in %s uses %s", opt.Cipher, dir, c))
+	}
+	if err := known.Add(dir); err != nil {
+		log.Warn("could not remember this data dir: an emptied one would not be noticed", "err", err)
 	}
 	return fs, secret, nil
 }

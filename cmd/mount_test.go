@@ -295,3 +295,33 @@ func TestServeProcs(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptiedDataDirRefused: a data dir that held a store and is found
+// empty (a cloud folder not synced yet) is not made a new store, even
+// with the password in the environment; --init does it on purpose.
+func TestEmptiedDataDirRefused(t *testing.T) {
+	testutil.RequireFUSE(t)
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	mnt := t.TempDir()
+	startMount(t, bin, mnt, data, "--keyring", "never").stop(t)
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+	for _, emptied := range []func(){func() {}, func() { os.Mkdir(data, 0o700) }} {
+		emptied()
+		c := exec.Command(bin, "mount", "-m", mnt, "-d", data, "--keyring", "never")
+		c.Env = append(os.Environ(), "RENCFS_PASSWORD=cli test password")
+		out, err := c.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitStore || !strings.Contains(string(out), "--init") {
+			t.Fatalf("mount of an emptied data dir: %v: %s", err, out)
+		}
+		if ents, _ := os.ReadDir(data); len(ents) != 0 {
+			t.Fatalf("the refused mount wrote %d files into the data dir", len(ents))
+		}
+	}
+	startMount(t, bin, mnt, data, "--keyring", "never", "--init").stop(t)
+	// A new path still gets a store on first use, as before.
+	startMount(t, bin, mnt, filepath.Join(t.TempDir(), "new"), "--keyring", "never").stop(t)
+}
