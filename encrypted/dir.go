@@ -37,6 +37,19 @@ func (fs *FS) dirNode(ino Ino) (*node, error) {
 	return n, nil
 }
 
+// linkOf is the link that name in dir makes (see link).
+func (fs *FS) linkOf(dir Ino, name string) link {
+	l := link{dir: dir}
+	copy(l.tag[:], fs.keys.names.entryTag(dir, name))
+	return l
+}
+
+// staleEntry reports an entry that authenticates but that its inode does
+// not list: put back from an older copy of the data dir, most likely.
+func staleEntry(name string) error {
+	return fmt.Errorf("entry %q is not one its inode lists (replayed from an older copy?): %w", name, ErrCorrupt)
+}
+
 func (fs *FS) entryName(dir Ino, tag []byte) string {
 	return fs.keys.names.dirGroup(dir) + "/" + hex.EncodeToString(tag)
 }
@@ -156,12 +169,13 @@ func (fs *FS) Lookup(parent Ino, name string) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
-	return fs.entryAttr(e)
+	return fs.entryAttr(p, e)
 }
 
-// entryAttr loads the inode an entry points to. A missing inode behind an
-// existing entry is damage, not absence.
-func (fs *FS) entryAttr(e *entry) (Attr, error) {
+// entryAttr loads the inode that entry e of directory p points to. A
+// missing inode behind an existing entry is damage, not absence, and so
+// is an inode that does not list the entry.
+func (fs *FS) entryAttr(p *node, e *entry) (Attr, error) {
 	n, err := fs.get(e.ino)
 	if errors.Is(err, syscall.ENOENT) {
 		return Attr{}, fmt.Errorf("entry %q points to a missing inode: %w", e.name, ErrCorrupt)
@@ -174,6 +188,9 @@ func (fs *FS) entryAttr(e *entry) (Attr, error) {
 	defer n.mu.Unlock()
 	if n.in.mode&syscall.S_IFMT != e.typ {
 		return Attr{}, fmt.Errorf("entry %q type differs from its inode: %w", e.name, ErrCorrupt)
+	}
+	if !n.in.hasLink(fs.linkOf(p.ino, e.name)) {
+		return Attr{}, staleEntry(e.name)
 	}
 	return fs.attr(n), nil
 }
@@ -244,11 +261,11 @@ func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error
 	}
 	now := fs.now()
 	in.atime, in.mtime, in.ctime = now, now, now
-	in.nlink = 1
 	if in.isDir() {
 		in.nlink = 2
 		in.parent = parent
 	}
+	in.addLink(fs.linkOf(parent, name))
 	n := &node{ino: ino, in: in}
 	if lazy {
 		fs.pend(p, name, n)
@@ -314,9 +331,9 @@ func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
 		n.mu.Unlock()
 		return Attr{}, syscall.ENOENT
 	}
-	// Count first: a crash then leaves a count too high (a leak), never
-	// too low (a file freed while a name still points to it).
-	n.in.nlink++
+	// The link first: a crash then leaves a count too high (a leak),
+	// never too low (a file freed while a name still points to it).
+	n.in.addLink(fs.linkOf(newParent, newName))
 	n.in.ctime = fs.now()
 	err = fs.writeInode(n)
 	e := n.in.entry(newName, ino)
@@ -335,13 +352,14 @@ func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
 	return fs.attr(n), nil
 }
 
-// dropLink removes one link from n after its entry is gone, removing the
-// inode when no link and no open handle remains.
-func (fs *FS) dropLink(n *node) error {
+// dropLink removes link l from n after its entry is gone, removing the
+// inode when no link and no open handle remains. An entry n did not list
+// was stale: removing it was all there was to do.
+func (fs *FS) dropLink(n *node, l link) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.in.nlink > 0 {
-		n.in.nlink--
+	if !n.in.removeLink(l) {
+		return nil
 	}
 	n.in.ctime = fs.now()
 	if n.in.nlink == 0 && n.opens == 0 {
@@ -390,7 +408,7 @@ func (fs *FS) Unlink(parent Ino, name string) error {
 		return err
 	}
 	defer fs.put(n)
-	return fs.dropLink(n)
+	return fs.dropLink(n, fs.linkOf(p.ino, name))
 }
 
 // Rmdir removes an empty directory.
@@ -424,6 +442,14 @@ func (fs *FS) Rmdir(parent Ino, name string) error {
 	}
 	if c != nil {
 		defer fs.put(c)
+		c.mu.Lock()
+		stale := !c.in.hasLink(fs.linkOf(p.ino, name))
+		c.mu.Unlock()
+		if stale {
+			// Not a name of c: removing the entry is all, c lives on
+			// under its real name.
+			return fs.deleteEntry(p, name)
+		}
 		c.dirMu.Lock()
 		defer c.dirMu.Unlock()
 		if empty, err := fs.isEmpty(c.ino); err != nil {

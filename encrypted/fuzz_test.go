@@ -39,6 +39,7 @@ func FuzzInode(f *testing.F) {
 		atime: time.Unix(1, 2), mtime: time.Unix(3, 4), ctime: time.Unix(5, 6),
 		target: []byte("t"), extents: extents{{0, 3}, {5, 9}},
 		xattrs: map[string][]byte{"user.a": []byte("x"), "user.b": nil},
+		links:  []link{{dir: 9, tag: [tagSize]byte{1, 2}}},
 	}
 	f.Add(in.encode())
 	f.Add((&inode{}).encode())

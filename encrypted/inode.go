@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ type inode struct {
 	mtime      time.Time
 	ctime      time.Time
 	parent     Ino    // directories only: for "..", rename cycle checks
+	links      []link // the entries that name this inode (see link)
 	target     []byte // symlinks only
 	extents    extents
 	inline     []byte // chunk 0, when small enough to live here (see maxInline)
@@ -44,6 +46,47 @@ const maxInodeObject = maxInodePlain + maxSealOverhead
 
 // inodeVersion is the layout version of the inode plaintext.
 const inodeVersion = 1
+
+// link is one entry naming an inode: its directory and its name's tag.
+// An inode lists its links, inside its own ciphertext, so that an entry
+// counts only if its inode lists it: an entry put back from an older copy
+// of the data dir (replayed) is refused, and can never make a later
+// unlink free an inode that a real name still uses. A non-directory's
+// link count is the number of its links.
+type link struct {
+	dir Ino
+	tag [tagSize]byte
+}
+
+func (n *inode) hasLink(l link) bool { return slices.Contains(n.links, l) }
+
+// addLink lists l, before its entry is written.
+func (n *inode) addLink(l link) {
+	if !n.hasLink(l) {
+		n.links = append(n.links, l)
+	}
+	n.countLinks()
+}
+
+// removeLink forgets l, after its entry is gone; false if l was not
+// listed (the entry was stale).
+func (n *inode) removeLink(l link) bool {
+	i := slices.Index(n.links, l)
+	if i < 0 {
+		return false
+	}
+	n.links = slices.Delete(n.links, i, i+1)
+	n.countLinks()
+	return true
+}
+
+// countLinks sets a non-directory's link count from its links; a
+// directory's counts its subdirectories too, and is kept by the callers.
+func (n *inode) countLinks() {
+	if !n.isDir() {
+		n.nlink = uint32(len(n.links))
+	}
+}
 
 // entry is a directory entry naming this inode, whose id is ino.
 func (n *inode) entry(name string, ino Ino) *entry {
@@ -65,7 +108,7 @@ func appendBytes(b, s []byte) []byte {
 
 // encode is the plaintext of an inode object; layout in docs/format.md.
 func (n *inode) encode() []byte {
-	b := make([]byte, 0, 128+len(n.target)+16*len(n.extents)+len(n.inline))
+	b := make([]byte, 0, 128+24*len(n.links)+len(n.target)+16*len(n.extents)+len(n.inline))
 	b = append(b, inodeVersion)
 	b = binary.BigEndian.AppendUint32(b, n.mode)
 	b = binary.BigEndian.AppendUint32(b, n.uid)
@@ -78,6 +121,11 @@ func (n *inode) encode() []byte {
 	b = appendTime(b, n.ctime)
 	b = binary.BigEndian.AppendUint64(b, uint64(n.parent))
 	b = binary.BigEndian.AppendUint64(b, n.generation)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(n.links)))
+	for _, l := range n.links {
+		b = binary.BigEndian.AppendUint64(b, uint64(l.dir))
+		b = append(b, l.tag[:]...)
+	}
 	b = appendBytes(b, n.target)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(n.extents)))
 	for _, e := range n.extents {
@@ -106,7 +154,10 @@ type decoder struct {
 var errShort = errors.New("truncated")
 
 func (d *decoder) take(n int) []byte {
-	if d.err != nil || n < 0 || n > len(d.b) {
+	if d.err != nil {
+		return nil // the first error stands
+	}
+	if n < 0 || n > len(d.b) {
 		d.err = errShort
 		return nil
 	}
@@ -173,6 +224,21 @@ func decodeInode(b []byte) (*inode, error) {
 	n.ctime = d.time()
 	n.parent = Ino(d.u64())
 	n.generation = d.u64()
+	nl := d.u32()
+	if d.err == nil && uint64(nl)*(8+tagSize) > uint64(len(d.b)) {
+		d.err = errShort
+	}
+	for i := uint32(0); i < nl && d.err == nil; i++ {
+		l := link{dir: Ino(d.u64())}
+		copy(l.tag[:], d.take(tagSize))
+		if slices.Contains(n.links, l) {
+			d.err = fmt.Errorf("link %d listed twice", i)
+		}
+		n.links = append(n.links, l)
+	}
+	if d.err == nil && n.mode&syscall.S_IFMT != syscall.S_IFDIR && n.nlink != nl {
+		d.err = fmt.Errorf("link count %d, %d links", n.nlink, nl)
+	}
 	if t := d.bytes(); len(t) > 0 {
 		n.target = append([]byte(nil), t...)
 	}

@@ -104,17 +104,22 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	defer fs.put(src)
 
 	// New name first, then the old one goes: a crash in between leaves
-	// the file under both names, never under none. For that moment a file
-	// counts one more link, so that a crash leaves its count too high (a
-	// leak), never too low (freed while a name still points to it).
-	if !srcDir {
-		src.mu.Lock()
-		src.in.nlink++
-		err := fs.writeInode(src)
-		src.mu.Unlock()
-		if err != nil {
-			return err
-		}
+	// the file under both names, never under none. For that moment the
+	// inode lists both links, so that a crash leaves its count too high
+	// (a leak), never too low (freed while a name still points to it).
+	oldLink, newLink := fs.linkOf(sp.ino, oldName), fs.linkOf(dp.ino, newName)
+	src.mu.Lock()
+	listed := src.in.hasLink(oldLink)
+	if listed {
+		src.in.addLink(newLink)
+		err = fs.writeInode(src)
+	}
+	src.mu.Unlock()
+	if !listed {
+		return staleEntry(oldName)
+	}
+	if err != nil {
+		return err
 	}
 	if err := fs.writeEntry(dp, &entry{name: newName, ino: se.ino, typ: se.typ}); err != nil {
 		return err
@@ -124,15 +129,13 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	}
 
 	if exists {
-		if err := fs.dropVictim(de); err != nil {
+		if err := fs.dropVictim(de, newLink); err != nil {
 			return err
 		}
 	}
 	src.mu.Lock()
 	src.in.ctime = fs.now()
-	if !srcDir {
-		src.in.nlink--
-	}
+	src.in.removeLink(oldLink)
 	if srcDir && sp != dp {
 		src.in.parent = dp.ino
 		err = fs.writeInode(src)
@@ -181,8 +184,8 @@ func (fs *FS) checkNotAncestor(ino, dir Ino) error {
 	return fmt.Errorf("directory chain deeper than %d: %w", maxDepth, ErrCorrupt)
 }
 
-// dropVictim releases the inode a rename replaced.
-func (fs *FS) dropVictim(de *entry) error {
+// dropVictim releases the inode a rename replaced, whose entry made link l.
+func (fs *FS) dropVictim(de *entry, l link) error {
 	v, err := fs.get(de.ino)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil
@@ -192,9 +195,15 @@ func (fs *FS) dropVictim(de *entry) error {
 	}
 	defer fs.put(v)
 	if de.typ == syscall.S_IFDIR {
+		v.mu.Lock()
+		stale := !v.in.hasLink(l)
+		v.mu.Unlock()
+		if stale {
+			return nil // the entry was not a name of v: v lives on
+		}
 		return fs.removeDir(v)
 	}
-	return fs.dropLink(v)
+	return fs.dropLink(v, l)
 }
 
 // updateDir stamps a directory as modified and adjusts its link count,

@@ -86,7 +86,8 @@ func TestInlineContent(t *testing.T) {
 // An inode decodes to itself; another version, or one cut before the
 // inline field, is corrupt.
 func TestDecodeInodeVersion(t *testing.T) {
-	in := &inode{mode: syscall.S_IFREG | 0o640, nlink: 1, size: 7, extents: extents{{0, 1}}}
+	in := &inode{mode: syscall.S_IFREG | 0o640, size: 7, extents: extents{{0, 1}}}
+	in.addLink(link{dir: RootIno, tag: [tagSize]byte{1}})
 	b := in.encode()
 	got, err := decodeInode(b)
 	if err != nil {

@@ -310,3 +310,75 @@ func TestForeignFilesIgnored(t *testing.T) {
 	}
 	x.checkB(t, fs)
 }
+
+// entryFile is the path of the entry object of name in dir.
+func entryFile(fs *FS, dataDir string, dir Ino, name string) string {
+	return filepath.Join(dataDir, filepath.FromSlash(fs.entryName(dir, fs.keys.names.entryTag(dir, name))))
+}
+
+// TestReplayedEntryRefused: an entry put back from an older copy of the
+// data dir authenticates, but its inode does not list it: looking it up is
+// EIO, and removing it frees nothing that a real name still uses. (Before,
+// unlinking a replayed hard link dropped the link count of a file whose
+// other name then pointed to a deleted inode.)
+func TestReplayedEntryRefused(t *testing.T) {
+	fs, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	f := must[Attr](t)(fs.Create(RootIno, "a", 0o644, me))
+	must[int](t)(fs.Write(f.Ino, []byte("still here"), 0))
+	must[Attr](t)(fs.Link(f.Ino, RootIno, "b"))
+	must[Attr](t)(fs.Link(f.Ino, RootIno, "c"))
+	must0(t, fs.Sync())
+	cPath := entryFile(fs, dir, RootIno, "c")
+	old := readFile(t, cPath)
+	must0(t, fs.Unlink(RootIno, "c"))
+	must0(t, fs.Close())
+	writeFile(t, cPath, old) // the replay
+
+	fs = must[*FS](t)(openDir(dir, testPassword))
+	defer fs.Close()
+	_, err := fs.Lookup(RootIno, "c")
+	wantErr(t, err, ErrCorrupt)
+	must0(t, fs.Unlink(RootIno, "a"))
+	must0(t, fs.Unlink(RootIno, "c")) // removes the stale entry, and only it
+	b := must[Attr](t)(fs.Lookup(RootIno, "b"))
+	if b.Nlink != 1 {
+		t.Fatalf("link count %d after the replayed entry went, want 1", b.Nlink)
+	}
+	if got := readAll(t, fs, f.Ino); string(got) != "still here" {
+		t.Fatalf("b reads %q", got)
+	}
+	// A rename of the replayed name is refused, not turned into a real one.
+	writeFile(t, cPath, old)
+	wantErr(t, fs.Rename(RootIno, "c", RootIno, "d", 0), ErrCorrupt)
+}
+
+// TestReplayedDirEntryRefused: a directory moved elsewhere keeps its old
+// entry's replay from working as a second name; rmdir of that name
+// removes the entry only, never the directory its real name holds.
+func TestReplayedDirEntryRefused(t *testing.T) {
+	fs, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	a := must[Attr](t)(fs.Mkdir(RootIno, "a", 0o755, me))
+	b := must[Attr](t)(fs.Mkdir(RootIno, "b", 0o755, me))
+	d := must[Attr](t)(fs.Mkdir(a.Ino, "d", 0o755, me))
+	must0(t, fs.Sync())
+	oldPath := entryFile(fs, dir, a.Ino, "d")
+	old := readFile(t, oldPath)
+	must0(t, fs.Rename(a.Ino, "d", b.Ino, "d", 0))
+	must0(t, fs.Close())
+	writeFile(t, oldPath, old)
+
+	fs = must[*FS](t)(openDir(dir, testPassword))
+	defer fs.Close()
+	_, err := fs.Lookup(a.Ino, "d")
+	wantErr(t, err, ErrCorrupt)
+	must0(t, fs.Rmdir(a.Ino, "d"))
+	if got := must[Attr](t)(fs.Lookup(b.Ino, "d")); got.Ino != d.Ino {
+		t.Fatalf("b/d is inode %x, want %x", got.Ino, d.Ino)
+	}
+	if n := listNames(t, fs, a.Ino); len(n) != 0 {
+		t.Fatalf("a still lists %v", n)
+	}
+	if got := must[Attr](t)(fs.GetAttr(a.Ino)); got.Nlink != 2 {
+		t.Fatalf("a's link count %d, want 2", got.Nlink)
+	}
+}
