@@ -12,6 +12,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # Package managers want a version that starts with a digit and has no dash.
 PKG_VERSION := $(shell ./packaging/pkg-version.sh $(VERSION))
 LDFLAGS := -s -w -buildid= -X github.com/rencfs/rencfs/cmd.version=$(VERSION)
+# runtime/secret (internal/erase) erases the registers, stack and heap that
+# the cryptography and plaintext copies use, so that an idle key wipe leaves
+# no plaintext behind; it is a Go 1.26 experiment. Every build and test
+# here uses it; a build without it works, but erases less.
+export GOEXPERIMENT := runtimesecret
 # Static and reproducible: no cgo, no local paths, no build id.
 BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 PREFIX ?= /usr/local
@@ -57,7 +62,7 @@ lint:
 # The FUSE tests mount in temporary directories and unmount when done; all
 # tests run inside a private D-Bus session with a real gnome-keyring.
 unit:
-	./scripts/with-keyring.sh $(GO) test -race -count=1 -timeout 20m ./...
+	RENCFS_REQUIRE_ERASE=1 ./scripts/with-keyring.sh $(GO) test -race -count=1 -timeout 20m ./...
 
 # Each decoder's fuzz target, briefly (go test runs one -fuzz target at a
 # time; their seed corpora also run as plain tests in unit).

@@ -54,7 +54,7 @@ func TestKeyringRemount(t *testing.T) {
 	t.Cleanup(func() { exec.Command("fusermount3", "-u", "-z", mnt).Run() })
 
 	cmd := exec.Command(bin, "mount", "-m", mnt, "-d", data, "--umount-on-start")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")}
+	cmd.Env = append(minimalEnv(), "DBUS_SESSION_BUS_ADDRESS="+os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
 	p = startCmd(t, cmd, mnt)
 	if got, err := os.ReadFile(filepath.Join(mnt, "f")); err != nil || string(got) != "x" {
 		t.Fatalf("after a keyring remount: %q %v", got, err)

@@ -20,3 +20,9 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(state)
 	os.Exit(code)
 }
+
+// minimalEnv is the environment of a rencfs run by a script that passes
+// nearly nothing: a PATH, and this test run's state dir.
+func minimalEnv() []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "XDG_STATE_HOME=" + os.Getenv("XDG_STATE_HOME")}
+}

@@ -136,9 +136,10 @@ func (a *app) mount(cmd *cobra.Command, f mountFlags) error {
 	}
 	known, err := history.Default()
 	if err != nil {
-		return withCode(exitStore, err)
+		a.log.Warn("no state dir: an emptied data dir will not be noticed", "err", err)
 	}
 	fs, secret, err := unlock(f.dataDir, cmd.Flags().Changed("cipher"), f.init, known, pw, opt, a.log)
+	keyring.Wipe(envPw) // not needed again: the mount may last for weeks
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func TestMountErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(bin, c.args...)
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+			cmd.Env = minimalEnv()
 			if c.env != "" {
 				cmd.Env = append(cmd.Env, c.env)
 			}
@@ -240,7 +240,7 @@ func TestStaleMount(t *testing.T) {
 	t.Cleanup(func() { exec.Command("fusermount3", "-u", "-z", mnt).Run() })
 
 	cmd := exec.Command(bin, "mount", "-m", mnt, "-d", data)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RENCFS_PASSWORD=cli test password"}
+	cmd.Env = append(minimalEnv(), "RENCFS_PASSWORD=cli test password")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitMount || !strings.Contains(string(out), "--umount-on-start") {
@@ -269,7 +269,7 @@ func TestNewerFormatRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "mount", "-m", mnt, "-d", data)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "RENCFS_PASSWORD=cli test password"}
+	cmd.Env = append(minimalEnv(), "RENCFS_PASSWORD=cli test password")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitStore || !strings.Contains(string(out), "version 2 is newer than this rencfs supports (version 1)") {

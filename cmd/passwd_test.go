@@ -31,7 +31,7 @@ func TestPasswd(t *testing.T) {
 
 	passwd := func(env ...string) (int, string) {
 		cmd := exec.Command(bin, "passwd", "-d", data)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+		cmd.Env = append(minimalEnv(), env...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {

@@ -16,6 +16,7 @@ type Attr struct {
 	Size                uint64
 	Blocks              uint64 // 512-byte blocks of content written
 	Atime, Mtime, Ctime time.Time
+	Parent              Ino // directories: the one holding it (the root's is itself)
 }
 
 // IsDir reports whether the attributes are a directory's.
@@ -32,6 +33,7 @@ func (fs *FS) attr(n *node) Attr {
 	case in.isDir():
 		a.Size = 4096
 		a.Blocks = 8
+		a.Parent = in.parent
 	case in.isReg():
 		var bytes uint64
 		for _, e := range in.extents {

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/rencfs/rencfs/internal/erase"
 )
 
 // Cipher selects the AEAD for content and metadata, chosen at Init.
@@ -48,19 +50,23 @@ func ParseCipher(s string) (Cipher, error) {
 
 func (c Cipher) valid() bool { return c == XChaCha20Poly1305 || c == AES256GCM }
 
-// newAEAD builds the AEAD of cipher c under a 32-byte key.
-func newAEAD(c Cipher, key []byte) (cipher.AEAD, error) {
-	switch c {
-	case XChaCha20Poly1305:
-		return chacha20poly1305.NewX(key)
-	case AES256GCM:
-		b, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, err
+// newAEAD builds the AEAD of cipher c under a 32-byte key. The cipher's
+// key state is allocated inside erase.Do, so it is zeroed once dropped.
+func newAEAD(c Cipher, key []byte) (a cipher.AEAD, err error) {
+	erase.Do(func() {
+		switch c {
+		case XChaCha20Poly1305:
+			a, err = chacha20poly1305.NewX(key)
+		case AES256GCM:
+			var b cipher.Block
+			if b, err = aes.NewCipher(key); err == nil {
+				a, err = cipher.NewGCM(b)
+			}
+		default:
+			err = fmt.Errorf("unknown cipher %d", c)
 		}
-		return cipher.NewGCM(b)
-	}
-	return nil, fmt.Errorf("unknown cipher %d", c)
+	})
+	return a, err
 }
 
 // maxSealOverhead is the most a sealed object adds to its plaintext: an
@@ -78,7 +84,9 @@ func seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {
 		// crypto/rand does not fail on Linux; continuing would risk nonce reuse.
 		panic("rencfs: crypto/rand failed: " + err.Error())
 	}
-	return a.Seal(out, nonce, plaintext, ad)
+	// The AEAD's assembly leaves plaintext and key stream on the stack.
+	erase.Do(func() { out = a.Seal(out, nonce, plaintext, ad) })
+	return out
 }
 
 // open authenticates and decrypts an object made by seal. Any failure is
@@ -96,7 +104,9 @@ func openInPlace(a cipher.AEAD, obj, ad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("object of %d bytes is too short: %w", len(obj), ErrCorrupt)
 	}
 	ct := obj[ns:]
-	pt, err := a.Open(ct[:0], obj[:ns], ct, ad)
+	var pt []byte
+	var err error
+	erase.Do(func() { pt, err = a.Open(ct[:0], obj[:ns], ct, ad) })
 	if err != nil {
 		return nil, fmt.Errorf("authentication failed: %w", ErrCorrupt)
 	}
@@ -124,7 +134,11 @@ func (fs *FS) deriveKey(purpose string, id uint64) []byte {
 	info = append(info, purpose...)
 	info = binary.BigEndian.AppendUint64(info, id)
 	key := make([]byte, 32)
-	if _, err := io.ReadFull(hkdf.Expand(sha256.New, fs.keys.master(), info), key); err != nil {
+	// HMAC keeps the master key XOR its pads in the heap: allocated
+	// inside erase.Do, they are zeroed once freed.
+	var err error
+	erase.Do(func() { _, err = io.ReadFull(hkdf.Expand(sha256.New, fs.keys.master(), info), key) })
+	if err != nil {
 		panic("rencfs: hkdf: " + err.Error()) // cannot happen for 32 bytes
 	}
 	return key

@@ -80,11 +80,12 @@ func (fs *FS) readEntry(dir *node, name string) (*entry, error) {
 }
 
 func (fs *FS) openEntry(dir *node, tag, obj []byte) (*entry, error) {
-	pt, err := open(fs.aead(dir, purposeEntry), obj, entryAD(dir.ino, tag))
+	pt, err := openInPlace(fs.aead(dir, purposeEntry), obj, entryAD(dir.ino, tag))
 	if err != nil {
 		return nil, fmt.Errorf("directory entry %x: %w", tag, err)
 	}
 	e, err := decodeEntry(pt)
+	clear(pt) // the name, copied by decodeEntry
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"lukechampine.com/blake3"
+
+	"github.com/rencfs/rencfs/internal/erase"
 )
 
 // entry is the decrypted content of a directory-entry object: one name in
@@ -79,16 +81,22 @@ func newNamer(key []byte) namer {
 	return namer{key: key, hashers: &sync.Pool{New: func() any { return blake3.New(tagSize, key) }}}
 }
 
-func (nm namer) sum(domain byte, id Ino, name string) []byte {
-	h := nm.hashers.Get().(*blake3.Hasher)
-	defer nm.hashers.Put(h)
-	h.Reset()
-	var b [9]byte
-	b[0] = domain
-	binary.BigEndian.PutUint64(b[1:], uint64(id))
-	h.Write(b[:])
-	h.Write([]byte(name))
-	return h.Sum(nil)
+func (nm namer) sum(domain byte, id Ino, name string) (tag []byte) {
+	tag = make([]byte, 0, tagSize)
+	// The keyed hasher holds the name key's state: a new one is made
+	// inside erase.Do, so that it is zeroed once dropped.
+	erase.Do(func() {
+		h := nm.hashers.Get().(*blake3.Hasher)
+		defer nm.hashers.Put(h)
+		h.Reset()
+		var b [9]byte
+		b[0] = domain
+		binary.BigEndian.PutUint64(b[1:], uint64(id))
+		h.Write(b[:])
+		h.Write([]byte(name))
+		tag = h.Sum(tag)
+	})
+	return tag
 }
 
 // dirGroup is the storage group that holds a directory's entries.

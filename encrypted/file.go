@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
+	"github.com/rencfs/rencfs/internal/erase"
 )
 
 // MaxFileSize caps offsets so that chunk arithmetic never overflows.
@@ -34,6 +35,14 @@ type stripe struct {
 	// the bytes written since it became dirty, reaching back to 0 once
 	// they join the stored content it started from (base bytes).
 	base, from, to uint64
+}
+
+// drop empties the slot, zeroing its plaintext first: a slot's data is
+// always its own (loadChunk copies inline content), so nothing else
+// reads it once the slot lets go.
+func (s *stripe) drop() {
+	clear(s.data[:cap(s.data)])
+	s.ok, s.data = false, nil
 }
 
 // regular pins ino and checks that it is a regular file.
@@ -72,8 +81,11 @@ func (fs *FS) loadChunk(n *node, idx uint64) ([]byte, error) {
 	inline := n.in.inline
 	n.mu.Unlock()
 	if !present {
-		if idx == 0 {
-			return inline, nil
+		if idx == 0 && len(inline) > 0 {
+			// A copy, so that a slot owns its data and may zero it.
+			var c []byte
+			erase.Do(func() { c = slices.Clone(inline) })
+			return c, nil
 		}
 		return nil, nil
 	}
@@ -97,7 +109,8 @@ func (fs *FS) loadChunk(n *node, idx uint64) ([]byte, error) {
 
 // chunk returns chunk idx's current plaintext, from the slot or the disk,
 // caching what it read when the slot is free. Callers hold s.mu and may
-// use the result only while they do.
+// use the result only while they do; one the slot did not keep
+// (s.holds(idx) is false) is theirs to zero.
 func (fs *FS) chunk(n *node, s *stripe, idx uint64) ([]byte, error) {
 	if s.ok && s.idx == idx {
 		return s.data, nil
@@ -111,6 +124,9 @@ func (fs *FS) chunk(n *node, s *stripe, idx uint64) ([]byte, error) {
 	}
 	return pt, nil
 }
+
+// holds reports whether the slot holds chunk idx.
+func (s *stripe) holds(idx uint64) bool { return s.ok && s.idx == idx }
 
 // putChunk seals and stores chunk idx, then lists it in the extents; a
 // small chunk 0 goes into the inode instead, stored with it.
@@ -141,6 +157,7 @@ func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
 	n.mu.Lock()
 	n.in.extents = n.in.extents.add(idx)
 	if idx == 0 {
+		clear(n.in.inline)
 		n.in.inline = nil
 	}
 	n.dirty = true
@@ -152,7 +169,8 @@ func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
 // it replaces is deleted only once the inode no longer lists it.
 func (fs *FS) putInline(n *node, pt []byte) error {
 	n.mu.Lock()
-	n.in.inline = append([]byte(nil), pt...) // pt may be a slot others read
+	clear(n.in.inline)
+	erase.Do(func() { n.in.inline = append([]byte(nil), pt...) }) // pt may be a slot others read
 	stored := n.in.extents.contains(0)
 	n.in.extents = n.in.extents.dropFirst()
 	n.dirty = true
@@ -203,7 +221,7 @@ func (fs *FS) flushChunks(n *node, drop bool) error {
 		s.mu.Lock()
 		err := fs.flushStripe(n, s)
 		if err == nil && drop {
-			s.ok, s.data = false, nil
+			s.drop()
 		}
 		s.mu.Unlock()
 		if err != nil && first == nil {
@@ -213,8 +231,15 @@ func (fs *FS) flushChunks(n *node, drop bool) error {
 	return first
 }
 
-// Read reads from ino at off into buf; short only at end of file.
-func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
+// Read reads from ino at off into buf; short only at end of file. It runs
+// inside erase.Do, like Write: the plaintext it moves leaves no copy in
+// registers, on the stack, or in a signal frame that interrupted it.
+func (fs *FS) Read(ino Ino, buf []byte, off int64) (n int, err error) {
+	erase.Do(func() { n, err = fs.read(ino, buf, off) })
+	return n, err
+}
+
+func (fs *FS) read(ino Ino, buf []byte, off int64) (int, error) {
 	if err := fs.enter(); err != nil {
 		return 0, err
 	}
@@ -248,9 +273,11 @@ func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
 		if err == nil && co < uint64(len(pt)) {
 			copied = copy(dst, pt[co:])
 		}
-		if co+nb == fs.cs && s.ok && !s.dirty {
+		if !s.holds(idx) {
+			clear(pt) // read past a slot holding unsaved content
+		} else if co+nb == fs.cs && !s.dirty {
 			// Read to its end: a sequential reader is done with it.
-			s.ok, s.data = false, nil
+			s.drop()
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -264,7 +291,12 @@ func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
 
 // Write writes data to ino at off. Only the chunks it touches are
 // re-encrypted; writes to different chunks run in parallel.
-func (fs *FS) Write(ino Ino, data []byte, off int64) (int, error) {
+func (fs *FS) Write(ino Ino, data []byte, off int64) (n int, err error) {
+	erase.Do(func() { n, err = fs.write(ino, data, off) })
+	return n, err
+}
+
+func (fs *FS) write(ino Ino, data []byte, off int64) (int, error) {
 	if err := fs.enter(); err != nil {
 		return 0, err
 	}
@@ -302,7 +334,7 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 		if err := fs.flushStripe(n, s); err != nil {
 			return err
 		}
-		s.ok, s.data = false, nil
+		s.drop()
 	}
 	end := co + uint64(len(p))
 	if co == 0 && end == fs.cs {
@@ -311,7 +343,7 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 			return err
 		}
 		n.markClean(s)
-		s.ok, s.data = false, nil
+		s.drop()
 		fs.grow(n, idx*fs.cs+end)
 		return nil
 	}
@@ -324,6 +356,7 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 		// appends do, without a whole chunk's allocation for a small file.
 		buf := make([]byte, len(old), min(fs.cs, max(end, 2*uint64(len(old)), 4096)))
 		copy(buf, old)
+		clear(old) // the slot kept it (it was free): buf replaces it
 		s.ok, s.idx, s.data, s.dirty = true, idx, buf, true
 		s.base, s.from, s.to = uint64(len(old)), co, end
 		n.mu.Lock()
@@ -331,7 +364,14 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 		n.mu.Unlock()
 	}
 	if l := uint64(len(s.data)); end > l {
-		s.data = slices.Grow(s.data, int(end-l))[:end]
+		if end > uint64(cap(s.data)) {
+			// Grown by hand: the old array is zeroed, not left to the heap.
+			grown := make([]byte, l, min(fs.cs, max(end, 2*uint64(cap(s.data)))))
+			copy(grown, s.data)
+			clear(s.data[:cap(s.data)])
+			s.data = grown
+		}
+		s.data = s.data[:end]
 		clear(s.data[l:max(l, co)]) // a gap inside the chunk reads as zeros
 	}
 	copy(s.data[co:], p)
@@ -395,9 +435,11 @@ func (fs *FS) truncate(n *node, size uint64) error {
 			return err
 		}
 		if uint64(len(pt)) > co {
-			if err := fs.putChunk(n, last, pt[:co]); err != nil {
-				return err
-			}
+			err = fs.putChunk(n, last, pt[:co])
+		}
+		clear(pt)
+		if err != nil {
+			return err
 		}
 	}
 	n.mu.Lock()
@@ -405,6 +447,7 @@ func (fs *FS) truncate(n *node, size uint64) error {
 	n.in.size = size
 	n.in.extents = n.in.extents.truncate(keep)
 	if keep == 0 {
+		clear(n.in.inline)
 		n.in.inline = nil
 	}
 	fs.touch(n)

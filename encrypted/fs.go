@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
+	"github.com/rencfs/rencfs/internal/erase"
 )
 
 // DefaultChunkSize is the plaintext size of a content chunk.
@@ -54,7 +55,8 @@ type FS struct {
 	keys    keyState
 	lastUse atomic.Int64 // UnixNano of the last operation's start
 
-	stopWatch, watchDone chan struct{} // the idle watch (see watchIdle)
+	stopWatch, watchDone chan struct{}          // the idle watch (see watchIdle)
+	onIdle               atomic.Pointer[func()] // see OnIdle
 
 	chunkBufs sync.Pool // *[]byte, for sealing chunks
 
@@ -203,24 +205,18 @@ func (fs *FS) get(ino Ino) (*node, error) {
 	if n := fs.nodes[ino]; n != nil {
 		n.pins++
 		fs.mu.Unlock()
+		if err := fs.reload(n); err != nil {
+			fs.put(n)
+			return nil, err
+		}
 		return n, nil
 	}
 	fs.mu.Unlock()
 
 	n := &node{ino: ino, stored: true}
-	b, err := fs.getObject(inodeName(ino), maxInodeObject)
-	if errors.Is(err, storage.ErrNotExist) {
-		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), syscall.ENOENT)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read inode %016x: %w", uint64(ino), err)
-	}
-	pt, err := open(fs.aead(n, purposeInode), b, inodeAD(ino))
-	if err != nil {
-		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), err)
-	}
-	if n.in, err = decodeInode(pt); err != nil {
-		return nil, fmt.Errorf("inode %016x: %w", uint64(ino), err)
+	var err error
+	if n.in, err = fs.readInode(n); err != nil {
+		return nil, err
 	}
 
 	fs.mu.Lock()
@@ -232,6 +228,44 @@ func (fs *FS) get(ino Ino) (*node, error) {
 	n.pins = 1
 	fs.nodes[ino] = n
 	return n, nil
+}
+
+// readInode reads and opens n's inode object.
+func (fs *FS) readInode(n *node) (*inode, error) {
+	b, err := fs.getObject(inodeName(n.ino), maxInodeObject)
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, fmt.Errorf("inode %016x: %w", uint64(n.ino), syscall.ENOENT)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read inode %016x: %w", uint64(n.ino), err)
+	}
+	pt, err := openInPlace(fs.aead(n, purposeInode), b, inodeAD(n.ino))
+	if err != nil {
+		return nil, fmt.Errorf("inode %016x: %w", uint64(n.ino), err)
+	}
+	var in *inode
+	erase.Do(func() { in, err = decodeInode(pt) })
+	clear(pt) // decode copied what it keeps
+	if err != nil {
+		return nil, fmt.Errorf("inode %016x: %w", uint64(n.ino), err)
+	}
+	return in, nil
+}
+
+// reload reads the inode of a node the key wipe emptied (see scrub), if
+// it is one. Callers hold n pinned.
+func (fs *FS) reload(n *node) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.in != nil {
+		return nil
+	}
+	in, err := fs.readInode(n)
+	if err != nil {
+		return err
+	}
+	n.in = in
+	return nil
 }
 
 // pin adds a pin to a node the caller already holds pinned, or knows cached.
@@ -260,7 +294,9 @@ func (fs *FS) put(n *node) {
 // writeInode seals and stores n's inode now. Callers hold n.mu, or own n alone.
 func (fs *FS) writeInode(n *node) error {
 	n.in.generation++
-	pt := n.in.encode()
+	var pt []byte
+	erase.Do(func() { pt = n.in.encode() }) // inline content, xattrs, a link target
+	defer clear(pt)
 	if len(pt) > maxInodePlain {
 		return fmt.Errorf("inode %016x would take %d bytes: %w", uint64(n.ino), len(pt), syscall.EFBIG)
 	}

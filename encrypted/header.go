@@ -14,6 +14,8 @@ import (
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 	"lukechampine.com/blake3"
+
+	"github.com/rencfs/rencfs/internal/erase"
 )
 
 // FormatVersion is the data-dir format this package reads and writes.
@@ -96,8 +98,8 @@ func (p KDFParams) within(limit KDFParams) error {
 // pages, a page fault each: 62,000 while extracting Go's source tree
 // through a mount, which then took 1.2–1.4 times as long. The memory was
 // derived from the password, which is one more reason not to leave it.
-func (p KDFParams) derive(password, salt []byte) []byte {
-	k := argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, 32)
+func (p KDFParams) derive(password, salt []byte) (k []byte) {
+	erase.Do(func() { k = argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, 32) })
 	debug.FreeOSMemory()
 	return k
 }
@@ -190,7 +192,7 @@ func (h *header) wrap(password, master []byte) (secret *memguard.LockedBuffer, e
 		return nil, err
 	}
 	secret = memguard.NewBufferFromBytes(h.kdf.derive(password, h.salt)) // wipes the source
-	a, err := chacha20poly1305.NewX(secret.Bytes())
+	a, err := newAEAD(XChaCha20Poly1305, secret.Bytes())
 	if err != nil {
 		secret.Destroy()
 		return nil, err
@@ -219,7 +221,7 @@ func (h *header) unwrapSecret(secret []byte) (*memguard.LockedBuffer, error) {
 	if len(secret) != secretSize {
 		return nil, ErrWrongPassword
 	}
-	a, err := chacha20poly1305.NewX(secret)
+	a, err := newAEAD(XChaCha20Poly1305, secret)
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,16 @@ func (n *inode) entry(name string, ino Ino) *entry {
 	return &entry{name: name, ino: ino, typ: n.mode & syscall.S_IFMT}
 }
 
+// scrub zeroes the plaintext an inode holds: inline content, xattr
+// values, a link target. The inode must not be used afterwards.
+func (n *inode) scrub() {
+	clear(n.inline)
+	clear(n.target)
+	for _, v := range n.xattrs {
+		clear(v)
+	}
+}
+
 func (n *inode) isDir() bool { return n.mode&syscall.S_IFMT == syscall.S_IFDIR }
 func (n *inode) isReg() bool { return n.mode&syscall.S_IFMT == syscall.S_IFREG }
 
@@ -108,7 +118,13 @@ func appendBytes(b, s []byte) []byte {
 
 // encode is the plaintext of an inode object; layout in docs/format.md.
 func (n *inode) encode() []byte {
-	b := make([]byte, 0, 128+24*len(n.links)+len(n.target)+16*len(n.extents)+len(n.inline))
+	// Sized exactly: a growing append would leave copies of the
+	// plaintext so far (xattrs, inline content) in the heap.
+	size := 128 + 24*len(n.links) + len(n.target) + 16*len(n.extents) + len(n.inline)
+	for k, v := range n.xattrs {
+		size += 8 + len(k) + len(v)
+	}
+	b := make([]byte, 0, size)
 	b = append(b, inodeVersion)
 	b = binary.BigEndian.AppendUint32(b, n.mode)
 	b = binary.BigEndian.AppendUint32(b, n.uid)

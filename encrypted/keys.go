@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -133,8 +135,21 @@ func (fs *FS) WipeIfIdle(idle time.Duration) bool {
 		return false // keep the keys: the data still needs them
 	}
 	fs.wipeKeys()
+	// What the scrub could not zero (plaintext in buffers already let go:
+	// request strings, pooled request buffers) is garbage: collect it and
+	// hand the freed pages back to the OS, which zeroes them. Two
+	// collections, since a sync.Pool keeps what it held through one. Once
+	// per wipe.
+	runtime.GC()
+	debug.FreeOSMemory()
 	return true
 }
+
+// OnIdle sets f to run each time the idle watch finds the store idle long
+// enough to wipe its keys, just before it does, with no lock held: the
+// FUSE layer asks the kernel to drop its caches there (which may write
+// back pages, and so delay the wipe), and forgets names it keeps.
+func (fs *FS) OnIdle(f func()) { fs.onIdle.Store(&f) }
 
 // watchIdle wipes the keys once the store has been idle for idle.
 func (fs *FS) watchIdle(idle time.Duration) {
@@ -146,6 +161,12 @@ func (fs *FS) watchIdle(idle time.Duration) {
 		case <-fs.stopWatch:
 			return
 		case <-t.C:
+			if !fs.KeysLoaded() || time.Since(fs.LastUse()) < idle {
+				continue
+			}
+			if f := fs.onIdle.Load(); f != nil {
+				(*f)()
+			}
 			if fs.WipeIfIdle(idle) {
 				fs.log.Debug("master key wiped after idle", "idle", idle.String())
 			}
@@ -162,15 +183,49 @@ func (fs *FS) wipeKeys() {
 	}
 	clear(fs.keys.names.key)
 	fs.keys.names = namer{}
+	fs.scrub()
+}
+
+// scrub zeroes and forgets the plaintext every cached node holds: chunk
+// slots, inline content, xattrs, link targets, the last name found
+// absent; and drops the cipher states, which hold expanded keys (dropping
+// is all Go allows for those). A node something still holds (an open
+// file) stays, empty: get reads its inode again. Only what is stored is
+// scrubbed: a node still holding unsaved changes (a failed sync at Close)
+// keeps them. Callers hold keyMu for writing, so no operation runs.
+func (fs *FS) scrub() {
 	fs.mu.Lock()
 	nodes := slices.Collect(maps.Values(fs.nodes))
 	fs.mu.Unlock()
-	// The cipher states hold expanded keys: dropping them is all Go allows.
 	for _, n := range nodes {
+		for i := range n.stripes {
+			s := &n.stripes[i]
+			s.mu.Lock()
+			if !s.dirty {
+				s.drop()
+			}
+			s.mu.Unlock()
+		}
 		n.keyMu.Lock()
 		n.aeads = nil
 		n.keyMu.Unlock()
+		n.mu.Lock()
+		if n.in != nil && !n.dirty && n.dirtyChunks == 0 && n.pendDir == nil {
+			n.in.scrub()
+			n.in = nil
+		}
+		n.absentName = ""
+		n.mu.Unlock()
 	}
+	fs.mu.Lock()
+	for ino, n := range fs.nodes {
+		n.mu.Lock()
+		if n.in == nil && n.pins == 0 && n.opens == 0 {
+			delete(fs.nodes, ino)
+		}
+		n.mu.Unlock()
+	}
+	fs.mu.Unlock()
 }
 
 // discardLogger is the logger of an FS opened without one.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -291,4 +292,54 @@ func TestSubkeysBindParameters(t *testing.T) {
 		}
 	}
 	fs.keyMu.Unlock()
+}
+
+// TestWipeScrubsCaches: after a wipe no cached node holds plaintext (an
+// inode, a chunk slot, a remembered name); a file still open keeps its
+// node, empty, and reads, writes and closes as before.
+func TestWipeScrubsCaches(t *testing.T) {
+	dir := newTestDir(t, XChaCha20Poly1305, 4096)
+	fs, _ := openIdle(t, dir, Options{Idle: time.Hour})
+	defer fs.Close()
+	small := must[Attr](t)(fs.Create(RootIno, "small", 0o644, me))
+	must[int](t)(fs.Write(small.Ino, []byte("inline secret"), 0))
+	must0(t, fs.SetXattr(small.Ino, "user.k", []byte("xattr secret"), 0))
+	must[Attr](t)(fs.Symlink(RootIno, "link", "target secret", me))
+	big := must[Attr](t)(fs.Create(RootIno, "big", 0o644, me))
+	must[Attr](t)(fs.Open(big.Ino))
+	must[int](t)(fs.Write(big.Ino, bytes.Repeat([]byte("chunk secret "), 1000), 0))
+	readAll(t, fs, big.Ino)
+	_, err := fs.Lookup(RootIno, "absent secret")
+	wantErr(t, err, syscall.ENOENT)
+
+	if !fs.WipeIfIdle(0) {
+		t.Fatal("not wiped")
+	}
+	fs.mu.Lock()
+	for ino, n := range fs.nodes {
+		if n.in != nil || n.absentName != "" || n.aeads != nil {
+			t.Errorf("node %x keeps plaintext after the wipe", ino)
+		}
+		for i := range n.stripes {
+			if n.stripes[i].data != nil {
+				t.Errorf("node %x slot %d keeps a chunk", ino, i)
+			}
+		}
+		if ino != big.Ino {
+			t.Errorf("node %x cached after the wipe, with no handle open", ino)
+		}
+	}
+	fs.mu.Unlock()
+
+	must[int](t)(fs.Write(big.Ino, []byte("after"), 0))
+	if got := readAll(t, fs, big.Ino); !bytes.HasPrefix(got, []byte("after secret ")) {
+		t.Fatalf("open file after the wipe reads %q", got[:20])
+	}
+	must0(t, fs.Release(big.Ino))
+	if got := readAll(t, fs, small.Ino); string(got) != "inline secret" {
+		t.Fatalf("small after the wipe: %q", got)
+	}
+	if v := must[[]byte](t)(fs.GetXattr(small.Ino, "user.k")); string(v) != "xattr secret" {
+		t.Fatalf("xattr after the wipe: %q", v)
+	}
 }

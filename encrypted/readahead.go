@@ -24,6 +24,9 @@ func (fs *FS) readAhead(n *node, next, size uint64) {
 			return // keys gone: the store is closing
 		}
 		defer fs.leave()
+		if fs.reload(n) != nil {
+			return // a wipe came first, and the inode no longer reads
+		}
 		n.content.RLock() // no truncate meanwhile
 		defer n.content.RUnlock()
 		for idx := next; idx < next+readAheadChunks && idx*fs.cs < size; idx++ {

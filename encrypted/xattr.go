@@ -99,6 +99,7 @@ func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
 	if n.in.xattrs == nil {
 		n.in.xattrs = map[string][]byte{}
 	}
+	clear(old)
 	n.in.xattrs[name] = append([]byte{}, value...)
 	n.in.ctime = fs.now()
 	n.dirty = true
@@ -118,9 +119,11 @@ func (fs *FS) RemoveXattr(ino Ino, name string) error {
 	defer fs.put(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, ok := n.in.xattrs[name]; !ok {
+	v, ok := n.in.xattrs[name]
+	if !ok {
 		return syscall.ENODATA
 	}
+	clear(v)
 	delete(n.in.xattrs, name)
 	if len(n.in.xattrs) == 0 {
 		n.in.xattrs = nil

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,8 @@ type FS struct {
 
 	mu    sync.Mutex
 	names map[encrypted.Ino]link // where each inode the kernel knows was last seen
+
+	srv atomic.Pointer[fuse.Server] // set once serving: for cache invalidations
 
 	dirMu   sync.Mutex
 	dirs    map[uint64]*listing // open directory handles
@@ -98,14 +101,33 @@ func (f *FS) rename(ino, parent encrypted.Ino, name string) {
 	f.mu.Unlock()
 }
 
-// parent is the directory ino was last seen in (itself for the root).
-func (f *FS) parent(ino encrypted.Ino) encrypted.Ino {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if l, ok := f.names[ino]; ok {
-		return l.parent
+// dropCaches runs when the store has been idle long enough for its keys
+// to be wiped (see encrypted.FS.OnIdle). It asks the kernel to drop what
+// it caches of the store, plaintext all of it: the names it looked up and
+// the pages and attributes of every inode it knows. Dirty pages are
+// written back on the way, as requests served before the wipe. Then it
+// forgets the names kept for log messages (a Go string cannot be zeroed;
+// dropping the reference is what there is), keeping the lookup counts.
+func (f *FS) dropCaches() {
+	srv := f.srv.Load()
+	if srv == nil {
+		return
 	}
-	return ino
+	f.mu.Lock()
+	known := make(map[encrypted.Ino]link, len(f.names))
+	for ino, l := range f.names {
+		known[ino] = l
+		l.name = ""
+		f.names[ino] = l
+	}
+	f.mu.Unlock()
+	for ino, l := range known {
+		if l.name != "" {
+			srv.EntryNotify(uint64(l.parent), l.name) // ENOENT if the kernel forgot it: fine
+		}
+		srv.InodeNotify(uint64(ino), 0, 0) // from offset 0 to the end
+	}
+	srv.InodeNotify(uint64(encrypted.RootIno), 0, 0)
 }
 
 // path rebuilds the path of ino from the names seen, as well as known.
@@ -115,8 +137,8 @@ func (f *FS) path(ino encrypted.Ino) string {
 	var parts []string
 	for i := 0; ino != encrypted.RootIno && i < 4096; i++ {
 		l, ok := f.names[ino]
-		if !ok {
-			parts = append(parts, "?")
+		if !ok || l.name == "" {
+			parts = append(parts, "?") // unknown, or forgotten at a key wipe
 			break
 		}
 		parts = append(parts, l.name)

@@ -40,8 +40,18 @@ func (f *FS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Rea
 		return nil, f.fail("read", n, "", err)
 	}
 	f.log.Log(context.Background(), LevelTrace, "read", "ino", uint64(n), "off", in.Offset, "size", in.Size, "got", got)
-	return fuse.ReadResultData(buf[:got]), fuse.OK
+	return zeroedAfter(buf[:got]), fuse.OK
 }
+
+// zeroedAfter is a read reply whose plaintext go-fuse's buffer pool does
+// not keep: Done, called once the reply is written to the kernel, zeroes
+// it. (go-fuse calls Done before the write only with DisableSplice, which
+// Mount never sets.)
+type zeroedAfter []byte
+
+func (r zeroedAfter) Bytes([]byte) ([]byte, fuse.Status) { return r, fuse.OK }
+func (r zeroedAfter) Size() int                          { return len(r) }
+func (r zeroedAfter) Done()                              { clear(r) }
 
 func (f *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
 	n := ino(&in.InHeader)
@@ -51,6 +61,7 @@ func (f *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint3
 		}
 	}
 	written, err := f.core.Write(n, data, int64(in.Offset))
+	clear(data) // the request buffer is pooled: keep no plaintext there
 	f.log.Log(context.Background(), LevelTrace, "write", "ino", uint64(n), "off", in.Offset, "size", len(data))
 	return uint32(written), f.fail("write", n, "", err)
 }
@@ -127,9 +138,13 @@ func (f *FS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntry
 // list reads directory n, with "." and ".."; each entry's offset is the
 // next one's index.
 func (f *FS) list(n encrypted.Ino) (*listing, fuse.Status) {
+	a, err := f.core.GetAttr(n)
+	if err != nil {
+		return nil, f.fail("readdir", n, "", err)
+	}
 	l := &listing{entries: []fuse.DirEntry{
 		{Name: ".", Ino: uint64(n), Mode: syscall.S_IFDIR},
-		{Name: "..", Ino: uint64(f.parent(n)), Mode: syscall.S_IFDIR},
+		{Name: "..", Ino: uint64(a.Parent), Mode: syscall.S_IFDIR},
 	}}
 	for d, err := range f.core.ReadDir(n) {
 		if err != nil {

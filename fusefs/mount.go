@@ -66,10 +66,13 @@ func Mount(dir string, core *encrypted.FS, opt Options, log *slog.Logger) (*Moun
 	if opt.ReadOnly {
 		mo.Options = append(mo.Options, "ro")
 	}
-	srv, err := fuse.NewServer(New(core, log), dir, mo)
+	adapter := New(core, log)
+	srv, err := fuse.NewServer(adapter, dir, mo)
 	if err != nil {
 		return nil, mountError(dir, err)
 	}
+	adapter.srv.Store(srv)
+	core.OnIdle(adapter.dropCaches)
 	m := &Mounted{dir: dir, srv: srv, done: make(chan struct{})}
 	go func() {
 		srv.Serve()

@@ -245,7 +245,9 @@ func sized(dest, v []byte) (uint32, fuse.Status) {
 
 func (f *FS) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr string, data []byte) fuse.Status {
 	n := ino(&in.InHeader)
-	return f.fail("setxattr", n, "", f.core.SetXattr(n, attr, data, in.Flags))
+	err := f.core.SetXattr(n, attr, data, in.Flags)
+	clear(data) // in go-fuse's pooled request buffer
+	return f.fail("setxattr", n, "", err)
 }
 
 func (f *FS) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string) fuse.Status {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unsafe"
 
 	"golang.org/x/term"
 )
@@ -30,14 +31,20 @@ var ErrEmpty = errors.New("the password is empty")
 // /proc/PID/environ shows. ok is false when the variable is unset.
 func TakeEnv(name string) (pw []byte, ok bool, err error) {
 	v, ok := os.LookupEnv(name)
-	os.Unsetenv(name)
 	if !ok {
 		return nil, false, nil
 	}
+	pw = []byte(v)
+	// v shares its bytes with the Go runtime's copy of the environment,
+	// which the runtime keeps for the life of the process: zero them
+	// there. That copy was made at start-up, in the heap, so it is
+	// writable; nothing reads the variable again once it is unset.
+	clear(unsafe.Slice(unsafe.StringData(v), len(v)))
+	os.Unsetenv(name)
 	if err := scrubProcEnviron(name); err != nil {
-		return []byte(v), true, fmt.Errorf("wipe %s from /proc/self/environ: %w", name, err)
+		return pw, true, fmt.Errorf("wipe %s from /proc/self/environ: %w", name, err)
 	}
-	return []byte(v), true, nil
+	return pw, true, nil
 }
 
 // Terminal reads passwords from the controlling terminal without echo.

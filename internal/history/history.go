@@ -18,7 +18,8 @@ import (
 	"slices"
 )
 
-// File is the list of known data dirs.
+// File is the list of known data dirs. The zero File keeps none: Has
+// reports false, Add does nothing.
 type File struct{ path string }
 
 // Default is the list in the user's state directory.
@@ -39,6 +40,9 @@ func At(p string) File { return File{path: p} }
 
 // Has reports whether dataDir (made absolute) held a store before.
 func (f File) Has(dataDir string) (bool, error) {
+	if f.path == "" {
+		return false, nil
+	}
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return false, err
@@ -49,6 +53,9 @@ func (f File) Has(dataDir string) (bool, error) {
 
 // Add remembers dataDir, made absolute. The file is replaced atomically.
 func (f File) Add(dataDir string) error {
+	if f.path == "" {
+		return nil
+	}
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err
@@ -70,7 +77,8 @@ func (f File) Add(dataDir string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b.Bytes()); err == nil {
+	_, err = tmp.Write(b.Bytes())
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {

@@ -44,3 +44,13 @@ func TestDefaultFollowsXDG(t *testing.T) {
 		t.Fatalf("%q %v", f.path, err)
 	}
 }
+
+func TestZeroFileKeepsNothing(t *testing.T) {
+	var f File
+	if err := f.Add(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if has, err := f.Has(t.TempDir()); has || err != nil {
+		t.Fatalf("%v %v", has, err)
+	}
+}
