@@ -47,15 +47,11 @@ func (fs *FS) attr(n *node) Attr {
 
 // GetAttr returns the attributes of ino.
 func (fs *FS) GetAttr(ino Ino) (Attr, error) {
-	if err := fs.enter(); err != nil {
-		return Attr{}, err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return fs.attr(n), nil
@@ -72,15 +68,11 @@ type SetAttr struct {
 // SetAttr changes attributes of ino and returns the result. A size change
 // truncates or extends the file (with a hole).
 func (fs *FS) SetAttr(ino Ino, s SetAttr) (Attr, error) {
-	if err := fs.enter(); err != nil {
-		return Attr{}, err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	if s.Size != nil {
 		if err := fs.truncate(n, *s.Size); err != nil {
 			return Attr{}, err
@@ -112,54 +104,50 @@ func (fs *FS) SetAttr(ino Ino, s SetAttr) (Attr, error) {
 		// No close will store it: queue it, so that changed inodes do not
 		// pile up in memory (chmod -R over a million files), while the
 		// three changes tar makes to each directory cost one write.
-		if err := fs.queueIdle(n); err != nil {
+		if err := fs.queueAttr(n); err != nil {
 			return Attr{}, err
 		}
 	}
 	return a, nil
 }
 
-// maxIdle is how many changed inodes without an open handle wait in
+// maxAttrQueue is how many changed inodes without an open handle wait in
 // memory before they are stored together.
-const maxIdle = 1024
+const maxAttrQueue = 1024
 
-// queueIdle pins changed n until the queue is full (or Sync), then stores
+// queueAttr pins changed n until the queue is full (or Sync), then stores
 // the queue.
-func (fs *FS) queueIdle(n *node) error {
+func (fs *FS) queueAttr(n *node) error {
 	fs.pin(n)
 	fs.mu.Lock()
-	fs.idle = append(fs.idle, n)
+	fs.attrQueue = append(fs.attrQueue, n)
 	var batch []*node
-	if len(fs.idle) >= maxIdle {
-		batch, fs.idle = fs.idle, nil
+	if len(fs.attrQueue) >= maxAttrQueue {
+		batch, fs.attrQueue = fs.attrQueue, nil
 	}
 	fs.mu.Unlock()
-	return fs.storeIdle(batch)
+	return fs.flushAttrQueue(batch)
 }
 
-// storeIdle stores and unpins queued nodes.
-func (fs *FS) storeIdle(batch []*node) error {
+// flushAttrQueue stores and unpins queued nodes.
+func (fs *FS) flushAttrQueue(batch []*node) error {
 	var first error
 	for _, n := range batch {
-		if err := fs.flushNode(n, false); err != nil && first == nil {
+		if err := fs.flushData(n, false); err != nil && first == nil {
 			first = err
 		}
-		fs.put(n)
+		fs.unpin(n)
 	}
 	return first
 }
 
 // Readlink returns a symlink's target.
 func (fs *FS) Readlink(ino Ino) (string, error) {
-	if err := fs.enter(); err != nil {
-		return "", err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return "", err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.in.mode&syscall.S_IFMT != syscall.S_IFLNK {
@@ -171,15 +159,11 @@ func (fs *FS) Readlink(ino Ino) (string, error) {
 // Open notes an open handle on ino: an unlinked file's content lives until
 // its last handle is released.
 func (fs *FS) Open(ino Ino) (Attr, error) {
-	if err := fs.enter(); err != nil {
-		return Attr{}, err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.opens++
@@ -189,38 +173,30 @@ func (fs *FS) Open(ino Ino) (Attr, error) {
 // Flush writes back ino's unsaved content and attributes (on close(2));
 // it does not fsync.
 func (fs *FS) Flush(ino Ino) error {
-	if err := fs.enter(); err != nil {
-		return err
-	}
-	defer fs.leave()
-	return fs.flush(ino)
-}
-
-func (fs *FS) flush(ino Ino) error {
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
+	return fs.flush(n)
+}
+
+func (fs *FS) flush(n *node) error {
 	// fsync of a directory makes its names durable: the pending ones too.
-	if err := fs.settleDir(n); err != nil {
+	if err := fs.flushNames(n); err != nil {
 		return err
 	}
-	return fs.storeNode(n, false)
+	return fs.flushNode(n, false)
 }
 
 // Release ends a handle opened with Open, storing what the file still
 // holds in memory. The last handle of an unlinked file removes it.
 func (fs *FS) Release(ino Ino) error {
-	if err := fs.enter(); err != nil {
-		return err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	if n.opens > 0 {
 		n.opens--
@@ -228,7 +204,7 @@ func (fs *FS) Release(ino Ino) error {
 	last, unlinked := n.opens == 0, n.in.nlink == 0
 	n.mu.Unlock()
 	if !(last && unlinked) {
-		return fs.storeNode(n, last)
+		return fs.flushNode(n, last)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -241,11 +217,12 @@ func (fs *FS) Release(ino Ino) error {
 // Fsync makes ino's content and metadata durable. The backend syncs
 // everything pending, which includes ino's.
 func (fs *FS) Fsync(ino Ino) error {
-	if err := fs.enter(); err != nil {
+	n, err := fs.begin(ino, fs.load)
+	if err != nil {
 		return err
 	}
-	defer fs.leave()
-	if err := fs.flush(ino); err != nil {
+	defer fs.end(n)
+	if err := fs.flush(n); err != nil {
 		return err
 	}
 	return fs.st.Sync()

@@ -20,7 +20,7 @@ type Dirent struct {
 
 // dirNode pins ino and checks that it is a directory.
 func (fs *FS) dirNode(ino Ino) (*node, error) {
-	n, err := fs.get(ino)
+	n, err := fs.load(ino)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (fs *FS) dirNode(ino Ino) (*node, error) {
 	isDir, removed := n.in.isDir(), n.removed
 	n.mu.Unlock()
 	if !isDir || removed {
-		fs.put(n)
+		fs.unpin(n)
 		if removed {
 			return nil, syscall.ENOENT
 		}
@@ -56,7 +56,7 @@ func (fs *FS) entryName(dir Ino, tag []byte) string {
 
 // readEntry finds name in dir: ENOENT if absent, ErrCorrupt if damaged.
 // A pending name is found in memory: callers that change the entry on
-// disk settle it first.
+// disk flush it first (flushPendingName).
 func (fs *FS) readEntry(dir *node, name string) (*entry, error) {
 	if e := fs.pendingEntry(dir, name); e != nil {
 		return e, nil
@@ -95,7 +95,7 @@ func (fs *FS) openEntry(dir *node, tag, obj []byte) (*entry, error) {
 	return e, nil
 }
 
-func (fs *FS) writeEntry(dir *node, e *entry) error {
+func (fs *FS) storeEntry(dir *node, e *entry) error {
 	defer dir.entryWrites.Add(1) // voids remembered absences (see absent)
 	tag := fs.keys.names.entryTag(dir.ino, e.name)
 	obj := seal(fs.aead(dir, purposeEntry), nil, e.encode(), entryAD(dir.ino, tag))
@@ -148,18 +148,14 @@ func (fs *FS) isEmpty(ino Ino) (bool, error) {
 
 // Lookup finds name in directory parent.
 func (fs *FS) Lookup(parent Ino, name string) (Attr, error) {
-	if err := fs.enter(); err != nil {
-		return Attr{}, err
-	}
-	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return Attr{}, err
 	}
-	p, err := fs.dirNode(parent)
+	p, err := fs.begin(parent, fs.dirNode)
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(p)
+	defer fs.end(p)
 	at := p.entryWrites.Load()
 	e, err := fs.readEntry(p, name)
 	if errors.Is(err, syscall.ENOENT) {
@@ -177,14 +173,14 @@ func (fs *FS) Lookup(parent Ino, name string) (Attr, error) {
 // missing inode behind an existing entry is damage, not absence, and so
 // is an inode that does not list the entry.
 func (fs *FS) entryAttr(p *node, e *entry) (Attr, error) {
-	n, err := fs.get(e.ino)
+	n, err := fs.load(e.ino)
 	if errors.Is(err, syscall.ENOENT) {
 		return Attr{}, fmt.Errorf("entry %q points to a missing inode: %w", e.name, ErrCorrupt)
 	}
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(n)
+	defer fs.unpin(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.in.mode&syscall.S_IFMT != e.typ {
@@ -239,18 +235,14 @@ func (fs *FS) Symlink(parent Ino, name, target string, o Owner) (Attr, error) {
 // flushed or its name is needed on disk (pending.go): for Create, whose
 // file is open and will be flushed on close.
 func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error) {
-	if err := fs.enter(); err != nil {
-		return Attr{}, err
-	}
-	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return Attr{}, err
 	}
-	p, err := fs.dirNode(parent)
+	p, err := fs.begin(parent, fs.dirNode)
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(p)
+	defer fs.end(p)
 	p.dirMu.Lock()
 	defer p.dirMu.Unlock()
 	if err := fs.absent(p, name); err != nil {
@@ -273,10 +265,10 @@ func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error
 	} else {
 		// The inode goes first: a crash between the two writes leaves an
 		// unreachable inode, never an entry pointing nowhere.
-		if err := fs.writeInode(n); err != nil {
+		if err := fs.storeInode(n); err != nil {
 			return Attr{}, err
 		}
-		if err := fs.writeEntry(p, in.entry(name, ino)); err != nil {
+		if err := fs.storeEntry(p, in.entry(name, ino)); err != nil {
 			return Attr{}, err
 		}
 	}
@@ -289,7 +281,7 @@ func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error
 	fs.touch(p)
 	if in.isDir() {
 		p.in.nlink++
-		if err := fs.writeInode(p); err != nil {
+		if err := fs.storeInode(p); err != nil {
 			return Attr{}, err
 		}
 	}
@@ -298,26 +290,22 @@ func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error
 
 // Link makes newName in newParent another name for ino.
 func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
-	if err := fs.enter(); err != nil {
-		return Attr{}, err
-	}
-	defer fs.leave()
 	if err := checkName(newName); err != nil {
 		return Attr{}, err
 	}
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(n)
-	if err := fs.settle(n); err != nil { // its first name goes to disk before a second
+	defer fs.end(n)
+	if err := fs.flushName(n); err != nil { // its first name goes to disk before a second
 		return Attr{}, err
 	}
 	p, err := fs.dirNode(newParent)
 	if err != nil {
 		return Attr{}, err
 	}
-	defer fs.put(p)
+	defer fs.unpin(p)
 	p.dirMu.Lock()
 	defer p.dirMu.Unlock()
 	if err := fs.absent(p, newName); err != nil {
@@ -336,13 +324,13 @@ func (fs *FS) Link(ino, newParent Ino, newName string) (Attr, error) {
 	// never too low (a file freed while a name still points to it).
 	n.in.addLink(fs.linkOf(newParent, newName))
 	n.in.ctime = fs.now()
-	err = fs.writeInode(n)
+	err = fs.storeInode(n)
 	e := n.in.entry(newName, ino)
 	n.mu.Unlock()
 	if err != nil {
 		return Attr{}, err
 	}
-	if err := fs.writeEntry(p, e); err != nil {
+	if err := fs.storeEntry(p, e); err != nil {
 		return Attr{}, err
 	}
 	p.mu.Lock()
@@ -366,26 +354,22 @@ func (fs *FS) dropLink(n *node, l link) error {
 	if n.in.nlink == 0 && n.opens == 0 {
 		return fs.removeNode(n)
 	}
-	return fs.writeInode(n)
+	return fs.storeInode(n)
 }
 
 // Unlink removes a non-directory name.
 func (fs *FS) Unlink(parent Ino, name string) error {
-	if err := fs.enter(); err != nil {
-		return err
-	}
-	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return err
 	}
-	p, err := fs.dirNode(parent)
+	p, err := fs.begin(parent, fs.dirNode)
 	if err != nil {
 		return err
 	}
-	defer fs.put(p)
+	defer fs.end(p)
 	p.dirMu.Lock()
 	defer p.dirMu.Unlock()
-	if err := fs.settleName(p, name); err != nil {
+	if err := fs.flushPendingName(p, name); err != nil {
 		return err
 	}
 	e, err := fs.readEntry(p, name)
@@ -401,33 +385,29 @@ func (fs *FS) Unlink(parent Ino, name string) error {
 	p.mu.Lock()
 	fs.touch(p)
 	p.mu.Unlock()
-	n, err := fs.get(e.ino)
+	n, err := fs.load(e.ino)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil // the entry was dangling; removing it was all there was to do
 	}
 	if err != nil {
 		return err
 	}
-	defer fs.put(n)
+	defer fs.unpin(n)
 	return fs.dropLink(n, fs.linkOf(p.ino, name))
 }
 
 // Rmdir removes an empty directory.
 func (fs *FS) Rmdir(parent Ino, name string) error {
-	if err := fs.enter(); err != nil {
-		return err
-	}
-	defer fs.leave()
 	if err := checkName(name); err != nil {
 		return err
 	}
-	fs.renameMu.Lock() // this locks two directories, like rename
-	defer fs.renameMu.Unlock()
-	p, err := fs.dirNode(parent)
+	p, err := fs.begin(parent, fs.dirNode)
 	if err != nil {
 		return err
 	}
-	defer fs.put(p)
+	defer fs.end(p)
+	fs.renameMu.Lock() // this locks two directories, like rename
+	defer fs.renameMu.Unlock()
 	p.dirMu.Lock()
 	defer p.dirMu.Unlock()
 	e, err := fs.readEntry(p, name)
@@ -437,12 +417,12 @@ func (fs *FS) Rmdir(parent Ino, name string) error {
 	if e.typ != syscall.S_IFDIR {
 		return syscall.ENOTDIR
 	}
-	c, err := fs.get(e.ino)
+	c, err := fs.load(e.ino)
 	if err != nil && !errors.Is(err, syscall.ENOENT) {
 		return err
 	}
 	if c != nil {
-		defer fs.put(c)
+		defer fs.unpin(c)
 		c.mu.Lock()
 		stale := !c.in.hasLink(fs.linkOf(p.ino, name))
 		c.mu.Unlock()
@@ -471,7 +451,7 @@ func (fs *FS) Rmdir(parent Ino, name string) error {
 	defer p.mu.Unlock()
 	p.in.nlink--
 	fs.touch(p)
-	return fs.writeInode(p)
+	return fs.storeInode(p)
 }
 
 // removeDir deletes an empty directory's inode and entry group.
@@ -501,8 +481,8 @@ func (fs *FS) ReadDir(ino Ino) iter.Seq2[Dirent, error] {
 			yield(Dirent{}, err)
 			return
 		}
-		defer fs.put(p)
-		if err := fs.settleDir(p); err != nil {
+		defer fs.unpin(p)
+		if err := fs.flushNames(p); err != nil {
 			yield(Dirent{}, err)
 			return
 		}

@@ -284,3 +284,50 @@ func TestChunkStoredOnceWhenWrittenOutOfOrder(t *testing.T) {
 		t.Fatalf("rewriting chunk 1's tail stored %q, want %q", got, want)
 	}
 }
+
+// ordered returns the ops recorded so far in the order they happened.
+func (p *putLog) ordered() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ops := p.ops
+	p.ops = nil
+	return ops
+}
+
+// TestFlushBatchOrder: a sync stores the inodes of all new files before
+// any of their entries, neither in creation order, so that the objects of
+// one file do not come out back to back.
+func TestFlushBatchOrder(t *testing.T) {
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
+	st := &putLog{Storage: must[*storage.Dir](t)(storage.OpenDir(dir))}
+	fs := unlockT(t, st)
+	defer fs.Close()
+	var inodes, entries []string
+	for i := range 20 {
+		name := fmt.Sprint("f", i)
+		a := must[Attr](t)(fs.Create(RootIno, name, 0o644, me))
+		must[int](t)(fs.Write(a.Ino, []byte(name), 0))
+		inodes = append(inodes, "new "+inodeName(a.Ino))
+		entries = append(entries, "put "+fs.entryName(RootIno, fs.keys.names.entryTag(RootIno, name)))
+	}
+	st.ordered()
+	must0(t, fs.Sync())
+	var gotInodes, gotEntries []string
+	for _, op := range st.ordered() {
+		switch {
+		case slices.Contains(inodes, op):
+			if len(gotEntries) > 0 {
+				t.Fatalf("inode %s stored after an entry", op)
+			}
+			gotInodes = append(gotInodes, op)
+		case slices.Contains(entries, op):
+			gotEntries = append(gotEntries, op)
+		}
+	}
+	if len(gotInodes) != 20 || len(gotEntries) != 20 {
+		t.Fatalf("%d inodes and %d entries stored, want 20 each", len(gotInodes), len(gotEntries))
+	}
+	if slices.Equal(gotInodes, inodes) || slices.Equal(gotEntries, entries) {
+		t.Fatal("stored in creation order") // 1 in 20! by chance
+	}
+}

@@ -47,7 +47,7 @@ func (s *stripe) drop() {
 
 // regular pins ino and checks that it is a regular file.
 func (fs *FS) regular(ino Ino) (*node, error) {
-	n, err := fs.get(ino)
+	n, err := fs.load(ino)
 	if err != nil {
 		return nil, err
 	}
@@ -58,10 +58,10 @@ func (fs *FS) regular(ino Ino) (*node, error) {
 	case syscall.S_IFREG:
 		return n, nil
 	case syscall.S_IFDIR:
-		fs.put(n)
+		fs.unpin(n)
 		return nil, syscall.EISDIR
 	}
-	fs.put(n)
+	fs.unpin(n)
 	return nil, syscall.EINVAL
 }
 
@@ -128,11 +128,11 @@ func (fs *FS) chunk(n *node, s *stripe, idx uint64) ([]byte, error) {
 // holds reports whether the slot holds chunk idx.
 func (s *stripe) holds(idx uint64) bool { return s.ok && s.idx == idx }
 
-// putChunk seals and stores chunk idx, then lists it in the extents; a
+// storeChunk seals and stores chunk idx, then lists it in the extents; a
 // small chunk 0 goes into the inode instead, stored with it.
-func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
+func (fs *FS) storeChunk(n *node, idx uint64, pt []byte) error {
 	if idx == 0 && len(pt) <= maxInline && uint64(len(pt)) < fs.cs { // a full chunk stays a chunk
-		return fs.putInline(n, pt)
+		return fs.storeInline(n, pt)
 	}
 	// Sealed chunks are up to a chunk size each and die at once: reuse
 	// their buffers (storage keeps nothing after PutChunk returns).
@@ -165,9 +165,9 @@ func (fs *FS) putChunk(n *node, idx uint64, pt []byte) error {
 	return nil
 }
 
-// putInline makes pt chunk 0's content, inside the inode. A chunk 0 object
+// storeInline makes pt chunk 0's content, inside the inode. A chunk 0 object
 // it replaces is deleted only once the inode no longer lists it.
-func (fs *FS) putInline(n *node, pt []byte) error {
+func (fs *FS) storeInline(n *node, pt []byte) error {
 	n.mu.Lock()
 	clear(n.in.inline)
 	erase.Do(func() { n.in.inline = append([]byte(nil), pt...) }) // pt may be a slot others read
@@ -176,7 +176,7 @@ func (fs *FS) putInline(n *node, pt []byte) error {
 	n.dirty = true
 	var err error
 	if stored {
-		err = fs.writeInode(n)
+		err = fs.storeInode(n)
 	}
 	n.mu.Unlock()
 	if err != nil || !stored {
@@ -193,7 +193,7 @@ func (fs *FS) flushStripe(n *node, s *stripe) error {
 	if !s.dirty {
 		return nil
 	}
-	if err := fs.putChunk(n, s.idx, s.data); err != nil {
+	if err := fs.storeChunk(n, s.idx, s.data); err != nil {
 		return err
 	}
 	n.markClean(s)
@@ -240,18 +240,14 @@ func (fs *FS) Read(ino Ino, buf []byte, off int64) (n int, err error) {
 }
 
 func (fs *FS) read(ino Ino, buf []byte, off int64) (int, error) {
-	if err := fs.enter(); err != nil {
-		return 0, err
-	}
-	defer fs.leave()
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
-	n, err := fs.regular(ino)
+	n, err := fs.begin(ino, fs.regular)
 	if err != nil {
 		return 0, err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.content.RLock()
 	defer n.content.RUnlock()
 	n.mu.Lock()
@@ -297,18 +293,14 @@ func (fs *FS) Write(ino Ino, data []byte, off int64) (n int, err error) {
 }
 
 func (fs *FS) write(ino Ino, data []byte, off int64) (int, error) {
-	if err := fs.enter(); err != nil {
-		return 0, err
-	}
-	defer fs.leave()
 	if off < 0 || uint64(off)+uint64(len(data)) > MaxFileSize {
 		return 0, syscall.EFBIG
 	}
-	n, err := fs.regular(ino)
+	n, err := fs.begin(ino, fs.regular)
 	if err != nil {
 		return 0, err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.content.RLock()
 	defer n.content.RUnlock()
 	end := uint64(off) + uint64(len(data))
@@ -339,7 +331,7 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 	end := co + uint64(len(p))
 	if co == 0 && end == fs.cs {
 		// A whole chunk: no need to read the old one, nor to keep it.
-		if err := fs.putChunk(n, idx, p); err != nil {
+		if err := fs.storeChunk(n, idx, p); err != nil {
 			return err
 		}
 		n.markClean(s)
@@ -435,7 +427,7 @@ func (fs *FS) truncate(n *node, size uint64) error {
 			return err
 		}
 		if uint64(len(pt)) > co {
-			err = fs.putChunk(n, last, pt[:co])
+			err = fs.storeChunk(n, last, pt[:co])
 		}
 		clear(pt)
 		if err != nil {
@@ -453,7 +445,7 @@ func (fs *FS) truncate(n *node, size uint64) error {
 	fs.touch(n)
 	// The inode must forget the chunks before they go, or a crash would
 	// leave it pointing at deleted chunks.
-	err := fs.writeInode(n)
+	err := fs.storeInode(n)
 	n.mu.Unlock()
 	if err != nil {
 		return err

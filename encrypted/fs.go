@@ -2,6 +2,34 @@
 // over a data directory. It knows nothing of FUSE; every operation takes
 // inode ids and names and returns errors that wrap syscall.Errno values (or
 // ErrCorrupt, which means EIO).
+//
+// Words used in the code, one per idea:
+//   - load and unpin: take and drop a pin on a cached node (load reads its
+//     inode first if needed). The storage's Get and Put read and write.
+//   - begin and end: start and finish an operation on one inode (enter,
+//     load; unpin, leave).
+//   - store: seal one object and hand it to the storage now (storeInode,
+//     storeEntry, storeChunk, storeInline).
+//   - flush: store what memory holds back for an inode (flushData: its
+//     content, then its inode; flushName: its pending name; flushNode:
+//     both; flushAll: every node).
+//   - pending: a name made by Create and not yet stored (pending.go).
+//   - attribute queue: inodes changed with no handle open, stored in
+//     batches (queueAttr).
+//   - idle, wipe, restore: the keys (keys.go); nothing else is "idle".
+//
+// Lock order (take them in this order, never the reverse):
+//
+//	keyMu (shared by every operation; alone for a wipe or a restore)
+//	  renameMu (rename and rmdir, which lock two directories)
+//	    node.dirMu (a directory's entries)
+//	      node.content (shared by reads and writes; alone for truncate)
+//	        stripe.mu (one chunk slot)
+//	          FS.mu (the node cache, the attribute queue)
+//	            node.mu (the inode and node state)
+//	              node.keyMu (the node's cipher states)
+//
+// FS.mu and a stripe's mu are never held together.
 package encrypted
 
 import (
@@ -12,6 +40,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -64,7 +93,8 @@ type FS struct {
 
 	mu    sync.Mutex
 	nodes map[Ino]*node
-	idle  []*node // changed, pinned, with no open handle: see queueIdle
+	// attrQueue holds changed nodes with no open handle, pinned: see queueAttr.
+	attrQueue []*node
 
 	// renameMu serializes renames, so that the cycle check (walking up
 	// from the target directory) sees a tree no other rename is changing.
@@ -92,8 +122,11 @@ func (fs *FS) Sync() error {
 	return fs.st.Sync()
 }
 
-// flushAll stores every node's unsaved content and inode; drop also
-// forgets the plaintext the nodes cache.
+// flushAll stores every node's unsaved content, inode and pending name;
+// drop also forgets the plaintext the nodes cache. Contents and inodes go
+// first, then the names, each in a random order: the objects of one new
+// file are then not written back to back, which would pair its entry (so
+// its directory) with its inode and chunks by their times in a snapshot.
 func (fs *FS) flushAll(drop bool) error {
 	fs.mu.Lock()
 	var nodes []*node
@@ -103,17 +136,28 @@ func (fs *FS) flushAll(drop bool) error {
 			nodes = append(nodes, n)
 		}
 	}
-	idle := fs.idle
-	fs.idle = nil
+	queued := fs.attrQueue
+	fs.attrQueue = nil
 	fs.mu.Unlock()
-	first := fs.storeIdle(idle)
+	first := fs.flushAttrQueue(queued)
+	shuffle(nodes)
 	for _, n := range nodes {
-		if err := fs.storeNode(n, drop); err != nil && first == nil {
+		if err := fs.flushData(n, false); err != nil && first == nil {
 			first = err
 		}
-		fs.put(n)
+	}
+	shuffle(nodes)
+	for _, n := range nodes {
+		if err := fs.flushNode(n, drop); err != nil && first == nil {
+			first = err
+		}
+		fs.unpin(n)
 	}
 	return first
+}
+
+func shuffle(nodes []*node) {
+	mrand.Shuffle(len(nodes), func(i, j int) { nodes[i], nodes[j] = nodes[j], nodes[i] })
 }
 
 // Close stops the idle watch, syncs, wipes the keys and releases the
@@ -199,14 +243,14 @@ func (fs *FS) aead(n *node, purpose string) cipher.AEAD {
 	return a
 }
 
-// get pins the node for ino, loading its inode if needed. Pair with put.
-func (fs *FS) get(ino Ino) (*node, error) {
+// load pins the node for ino, reading its inode if needed. Pair with unpin.
+func (fs *FS) load(ino Ino) (*node, error) {
 	fs.mu.Lock()
 	if n := fs.nodes[ino]; n != nil {
 		n.pins++
 		fs.mu.Unlock()
 		if err := fs.reload(n); err != nil {
-			fs.put(n)
+			fs.unpin(n)
 			return nil, err
 		}
 		return n, nil
@@ -275,8 +319,9 @@ func (fs *FS) pin(n *node) {
 	fs.mu.Unlock()
 }
 
-// put unpins a node, dropping clean idle nodes once the cache is full.
-func (fs *FS) put(n *node) {
+// unpin drops a pin, and the node itself once the cache is full and it
+// holds nothing unsaved and no handle.
+func (fs *FS) unpin(n *node) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	n.pins--
@@ -291,8 +336,8 @@ func (fs *FS) put(n *node) {
 	}
 }
 
-// writeInode seals and stores n's inode now. Callers hold n.mu, or own n alone.
-func (fs *FS) writeInode(n *node) error {
+// storeInode seals and stores n's inode now. Callers hold n.mu, or own n alone.
+func (fs *FS) storeInode(n *node) error {
 	n.in.generation++
 	var pt []byte
 	erase.Do(func() { pt = n.in.encode() }) // inline content, xattrs, a link target
@@ -312,10 +357,10 @@ func (fs *FS) writeInode(n *node) error {
 	return nil
 }
 
-// flushNode stores n's unsaved content, then its inode if it changed
+// flushData stores n's unsaved content, then its inode if it changed
 // (in this order, so that the inode never lists a chunk not yet stored);
 // drop also forgets the plaintext n caches.
-func (fs *FS) flushNode(n *node, drop bool) error {
+func (fs *FS) flushData(n *node, drop bool) error {
 	n.content.RLock()
 	err := fs.flushChunks(n, drop)
 	n.content.RUnlock()
@@ -327,16 +372,16 @@ func (fs *FS) flushNode(n *node, drop bool) error {
 	if !n.dirty || n.removed {
 		return nil
 	}
-	return fs.writeInode(n)
+	return fs.storeInode(n)
 }
 
-// storeNode stores whatever n holds in memory: its name if pending (see
+// flushNode stores whatever n holds in memory: its name if pending (see
 // pending.go), else its unsaved content and inode.
-func (fs *FS) storeNode(n *node, drop bool) error {
-	if err := fs.settle(n); err != nil {
+func (fs *FS) flushNode(n *node, drop bool) error {
+	if err := fs.flushName(n); err != nil {
 		return err
 	}
-	return fs.flushNode(n, drop)
+	return fs.flushData(n, drop)
 }
 
 // getObject reads a metadata object of at most limit bytes.

@@ -75,6 +75,27 @@ func (fs *FS) enter() error {
 
 func (fs *FS) leave() { fs.keyMu.RUnlock() }
 
+// begin starts an operation on inode ino, as nearly every one starts: it
+// enters (restoring wiped keys), then pins the node with pick (fs.load,
+// or fs.dirNode or fs.regular, which also check its type). Pair with end.
+func (fs *FS) begin(ino Ino, pick func(Ino) (*node, error)) (*node, error) {
+	if err := fs.enter(); err != nil {
+		return nil, err
+	}
+	n, err := pick(ino)
+	if err != nil {
+		fs.leave()
+		return nil, err
+	}
+	return n, nil
+}
+
+// end finishes an operation begun with begin.
+func (fs *FS) end(n *node) {
+	fs.unpin(n)
+	fs.leave()
+}
+
 // restoreKeys brings the master key back after a wipe.
 func (fs *FS) restoreKeys() error {
 	fs.keyMu.Lock()

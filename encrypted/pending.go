@@ -8,7 +8,7 @@ import (
 // A regular file made by Create is held in memory until its first flush
 // (close, fsync, sync, the idle wipe) or until an operation needs its name
 // on disk (unlink, rename, link, readdir). Then its content, its inode and
-// its entry are stored in that order, as one settle. Most new files are
+// its entry are stored in that order (flushName). Most new files are
 // written and closed at once, so this stores two objects per small file,
 // not an empty inode and entry first and the inode again at close. A file
 // never flushed is lost in a crash, as its unsaved content would be: POSIX
@@ -43,67 +43,67 @@ func (fs *FS) pendingEntry(dir *node, name string) *entry {
 	return n.in.entry(name, n.ino)
 }
 
-// settleName stores name in dir if it is pending. Callers hold dir.dirMu.
-func (fs *FS) settleName(dir *node, name string) error {
+// flushPendingName stores name in dir if it is pending. Callers hold dir.dirMu.
+func (fs *FS) flushPendingName(dir *node, name string) error {
 	dir.mu.Lock()
 	n := dir.pending[name]
 	dir.mu.Unlock()
 	if n == nil {
 		return nil
 	}
-	return fs.settleLocked(dir, n)
+	return fs.flushNameLocked(dir, n)
 }
 
-// settleDir stores every pending name in dir. Callers hold no dirMu.
-func (fs *FS) settleDir(dir *node) error {
+// flushNames stores every pending name in dir. Callers hold no dirMu.
+func (fs *FS) flushNames(dir *node) error {
 	dir.dirMu.Lock()
 	defer dir.dirMu.Unlock()
 	dir.mu.Lock()
 	nodes := slices.Collect(maps.Values(dir.pending))
 	dir.mu.Unlock()
 	for _, n := range nodes {
-		if err := fs.settleLocked(dir, n); err != nil {
+		if err := fs.flushNameLocked(dir, n); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// settle stores n's name if n is pending. Callers hold no dirMu.
-func (fs *FS) settle(n *node) error {
+// flushName stores n's name if n is pending. Callers hold no dirMu.
+func (fs *FS) flushName(n *node) error {
 	n.mu.Lock()
 	dir := n.pendDir
 	if dir != nil {
-		fs.pin(dir) // the settle below may drop the pending pin
+		fs.pin(dir) // flushNameLocked may drop the pending pin
 	}
 	n.mu.Unlock()
 	if dir == nil {
 		return nil
 	}
-	defer fs.put(dir)
+	defer fs.unpin(dir)
 	dir.dirMu.Lock()
 	defer dir.dirMu.Unlock()
-	return fs.settleLocked(dir, n)
+	return fs.flushNameLocked(dir, n)
 }
 
-// settleLocked stores pending n: content and inode first, then the entry,
+// flushNameLocked stores pending n: content and inode first, then the entry,
 // so that a crash in between leaves an unreachable inode, never an entry
 // pointing nowhere. Callers hold dir.dirMu, which keeps n pending in dir
 // (or not) until it returns.
-func (fs *FS) settleLocked(dir, n *node) error {
+func (fs *FS) flushNameLocked(dir, n *node) error {
 	n.mu.Lock()
 	name, still := n.pendName, n.pendDir == dir
 	n.mu.Unlock()
 	if !still {
-		return nil // settled meanwhile
+		return nil // flushed meanwhile
 	}
-	if err := fs.flushNode(n, false); err != nil {
+	if err := fs.flushData(n, false); err != nil {
 		return err
 	}
 	n.mu.Lock()
 	e := n.in.entry(name, n.ino)
 	n.mu.Unlock()
-	if err := fs.writeEntry(dir, e); err != nil {
+	if err := fs.storeEntry(dir, e); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -112,7 +112,7 @@ func (fs *FS) settleLocked(dir, n *node) error {
 	dir.mu.Lock()
 	delete(dir.pending, name)
 	dir.mu.Unlock()
-	fs.put(dir)
+	fs.unpin(dir)
 	return nil
 }
 

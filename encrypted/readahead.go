@@ -19,7 +19,7 @@ func (fs *FS) readAhead(n *node, next, size uint64) {
 	fs.readAheads.Add(1)
 	go func() {
 		defer fs.readAheads.Done()
-		defer fs.put(n)
+		defer fs.unpin(n)
 		if fs.enter() != nil {
 			return // keys gone: the store is closing
 		}

@@ -37,13 +37,13 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	if err != nil {
 		return err
 	}
-	defer fs.put(sp)
+	defer fs.unpin(sp)
 	dp := sp
 	if newParent != oldParent {
 		if dp, err = fs.dirNode(newParent); err != nil {
 			return err
 		}
-		defer fs.put(dp)
+		defer fs.unpin(dp)
 	}
 	// renameMu is held, so no other two-directory operation can take
 	// these locks in the opposite order.
@@ -54,7 +54,7 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 		defer dp.dirMu.Unlock()
 	}
 
-	if err := errors.Join(fs.settleName(sp, oldName), fs.settleName(dp, newName)); err != nil {
+	if err := errors.Join(fs.flushPendingName(sp, oldName), fs.flushPendingName(dp, newName)); err != nil {
 		return err
 	}
 	se, err := fs.readEntry(sp, oldName)
@@ -94,14 +94,14 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 		}
 	}
 
-	src, err := fs.get(se.ino)
+	src, err := fs.load(se.ino)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) {
 			return fmt.Errorf("rename %q: missing inode: %w", oldName, ErrCorrupt)
 		}
 		return err
 	}
-	defer fs.put(src)
+	defer fs.unpin(src)
 
 	// New name first, then the old one goes: a crash in between leaves
 	// the file under both names, never under none. For that moment the
@@ -112,7 +112,7 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	listed := src.in.hasLink(oldLink)
 	if listed {
 		src.in.addLink(newLink)
-		err = fs.writeInode(src)
+		err = fs.storeInode(src)
 	}
 	src.mu.Unlock()
 	if !listed {
@@ -121,7 +121,7 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	if err != nil {
 		return err
 	}
-	if err := fs.writeEntry(dp, &entry{name: newName, ino: se.ino, typ: se.typ}); err != nil {
+	if err := fs.storeEntry(dp, &entry{name: newName, ino: se.ino, typ: se.typ}); err != nil {
 		return err
 	}
 	if err := fs.deleteEntry(sp, oldName); err != nil {
@@ -138,7 +138,7 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	src.in.removeLink(oldLink)
 	if srcDir && sp != dp {
 		src.in.parent = dp.ino
-		err = fs.writeInode(src)
+		err = fs.storeInode(src)
 	} else {
 		src.dirty = true
 	}
@@ -172,28 +172,28 @@ func (fs *FS) checkNotAncestor(ino, dir Ino) error {
 		if cur == RootIno {
 			return nil
 		}
-		n, err := fs.get(cur)
+		n, err := fs.load(cur)
 		if err != nil {
 			return err
 		}
 		n.mu.Lock()
 		cur = n.in.parent
 		n.mu.Unlock()
-		fs.put(n)
+		fs.unpin(n)
 	}
 	return fmt.Errorf("directory chain deeper than %d: %w", maxDepth, ErrCorrupt)
 }
 
 // dropVictim releases the inode a rename replaced, whose entry made link l.
 func (fs *FS) dropVictim(de *entry, l link) error {
-	v, err := fs.get(de.ino)
+	v, err := fs.load(de.ino)
 	if errors.Is(err, syscall.ENOENT) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer fs.put(v)
+	defer fs.unpin(v)
 	if de.typ == syscall.S_IFDIR {
 		v.mu.Lock()
 		stale := !v.in.hasLink(l)
@@ -216,5 +216,5 @@ func (fs *FS) updateDir(d *node, nlinkDelta int) error {
 		return nil
 	}
 	d.in.nlink = uint32(int(d.in.nlink) + nlinkDelta)
-	return fs.writeInode(d)
+	return fs.storeInode(d)
 }

@@ -166,7 +166,7 @@ func TestPendingCreate(t *testing.T) {
 		t.Fatalf("unlinked file after release: %v", err)
 	}
 
-	// A crash (no close, no sync) keeps what was flushed and settled.
+	// A crash (no close, no sync) keeps what was flushed.
 	lost := must[Attr](t)(fs.Create(d.Ino, "lost", 0o644, me))
 	must[int](t)(fs.Write(lost.Ino, []byte("never flushed"), 0))
 	crash(fs)
@@ -203,10 +203,10 @@ func dirNames(t *testing.T, fs *FS, ino Ino) []string {
 }
 
 // Attribute changes to files nobody has open wait in a bounded queue:
-// stored by Sync, or when maxIdle of them are waiting.
+// stored by Sync, or when maxAttrQueue of them are waiting.
 func TestIdleAttrQueue(t *testing.T) {
 	fs, dir := newTestFS(t, XChaCha20Poly1305, DefaultChunkSize)
-	inos := make([]Ino, maxIdle)
+	inos := make([]Ino, maxAttrQueue)
 	for i := range inos {
 		inos[i] = must[Attr](t)(fs.Create(RootIno, fmt.Sprintf("f%d", i), 0o644, me)).Ino
 		must0(t, fs.Release(inos[i]))
@@ -236,14 +236,14 @@ func TestIdleAttrQueue(t *testing.T) {
 		must[Attr](t)(fs.SetAttr(ino, SetAttr{Mode: &mode}))
 	}
 	if !bytes.Equal(onDisk(inos[1]), before) {
-		t.Fatalf("%d queued changes were stored before the queue was full", maxIdle-1)
+		t.Fatalf("%d queued changes were stored before the queue was full", maxAttrQueue-1)
 	}
-	must[Attr](t)(fs.SetAttr(inos[0], SetAttr{Mode: &mode})) // the maxIdle-th
+	must[Attr](t)(fs.SetAttr(inos[0], SetAttr{Mode: &mode})) // the maxAttrQueue-th
 	if bytes.Equal(onDisk(inos[1]), before) {
-		t.Fatalf("a full queue of %d changes was not stored", maxIdle)
+		t.Fatalf("a full queue of %d changes was not stored", maxAttrQueue)
 	}
 	fs.mu.Lock()
-	queued := len(fs.idle)
+	queued := len(fs.attrQueue)
 	fs.mu.Unlock()
 	if queued != 0 {
 		t.Fatalf("%d changes still queued after a full batch", queued)

@@ -50,7 +50,7 @@ func Create(st storage.Storage, password []byte, opt Options) (*FS, []byte, erro
 		mode: syscall.S_IFDIR | 0o755, uid: opt.UID, gid: opt.GID, nlink: 2,
 		atime: now, mtime: now, ctime: now, parent: RootIno,
 	}}
-	err = fs.writeInode(root)
+	err = fs.storeInode(root)
 	// The header goes last: a data dir with a header is a complete store.
 	if err == nil {
 		err = st.Put(HeaderName, h.encode())

@@ -19,15 +19,11 @@ const (
 
 // GetXattr returns one extended attribute; ENODATA if absent.
 func (fs *FS) GetXattr(ino Ino, name string) ([]byte, error) {
-	if err := fs.enter(); err != nil {
-		return nil, err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return nil, err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	v, ok := n.in.xattrs[name]
@@ -39,15 +35,11 @@ func (fs *FS) GetXattr(ino Ino, name string) ([]byte, error) {
 
 // ListXattr returns the names of ino's extended attributes, sorted.
 func (fs *FS) ListXattr(ino Ino) ([]string, error) {
-	if err := fs.enter(); err != nil {
-		return nil, err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return nil, err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	names := make([]string, 0, len(n.in.xattrs))
@@ -60,10 +52,6 @@ func (fs *FS) ListXattr(ino Ino) ([]string, error) {
 
 // SetXattr sets an extended attribute; flags are XattrCreate or XattrReplace.
 func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
-	if err := fs.enter(); err != nil {
-		return err
-	}
-	defer fs.leave()
 	switch {
 	case name == "":
 		return syscall.EINVAL
@@ -72,11 +60,11 @@ func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
 	case len(value) > maxXattrValue:
 		return syscall.E2BIG
 	}
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	old, exists := n.in.xattrs[name]
@@ -108,15 +96,11 @@ func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
 
 // RemoveXattr deletes an extended attribute; ENODATA if absent.
 func (fs *FS) RemoveXattr(ino Ino, name string) error {
-	if err := fs.enter(); err != nil {
-		return err
-	}
-	defer fs.leave()
-	n, err := fs.get(ino)
+	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return err
 	}
-	defer fs.put(n)
+	defer fs.end(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	v, ok := n.in.xattrs[name]
