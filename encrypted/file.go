@@ -11,8 +11,8 @@ import (
 	"github.com/rencfs/rencfs/internal/erase"
 )
 
-// MaxFileSize caps offsets so that chunk arithmetic never overflows.
-const MaxFileSize = 1 << 62
+// maxFileSize caps offsets so that chunk arithmetic never overflows.
+const maxFileSize = 1 << 62
 
 // nStripes is how many chunks of one file can be worked on at once.
 const nStripes = 16
@@ -293,7 +293,7 @@ func (fs *FS) Write(ino Ino, data []byte, off int64) (n int, err error) {
 }
 
 func (fs *FS) write(ino Ino, data []byte, off int64) (int, error) {
-	if off < 0 || uint64(off)+uint64(len(data)) > MaxFileSize {
+	if off < 0 || uint64(off)+uint64(len(data)) > maxFileSize {
 		return 0, syscall.EFBIG
 	}
 	n, err := fs.begin(ino, fs.regular)
@@ -392,7 +392,7 @@ func (fs *FS) grow(n *node, size uint64) {
 // truncate sets n's size. Shrinking trims the new last chunk (so that a
 // later extension reads zeros, not old bytes) and deletes the chunks past it.
 func (fs *FS) truncate(n *node, size uint64) error {
-	if size > MaxFileSize {
+	if size > maxFileSize {
 		return syscall.EFBIG
 	}
 	n.content.Lock()

@@ -169,7 +169,7 @@ func (fs *FS) Close() error {
 		fs.stopWatch = nil
 	}
 	var err error
-	if fs.KeysLoaded() {
+	if fs.keysLoaded() {
 		err = fs.Sync()
 	} else {
 		err = fs.st.Sync() // keys are wiped only with nothing unsaved

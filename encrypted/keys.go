@@ -131,24 +131,24 @@ func (fs *FS) restoreKeys() error {
 	return nil
 }
 
-// LastUse is when the last operation started.
-func (fs *FS) LastUse() time.Time { return time.Unix(0, fs.lastUse.Load()) }
+// lastUsed is when the last operation started.
+func (fs *FS) lastUsed() time.Time { return time.Unix(0, fs.lastUse.Load()) }
 
-// KeysLoaded reports whether the master key is in memory.
-func (fs *FS) KeysLoaded() bool {
+// keysLoaded reports whether the master key is in memory.
+func (fs *FS) keysLoaded() bool {
 	fs.keyMu.RLock()
 	defer fs.keyMu.RUnlock()
 	return fs.keys.loaded()
 }
 
-// WipeIfIdle wipes the master key and every key derived from it when no
+// wipeIfIdle wipes the master key and every key derived from it when no
 // operation has started for idle, and none is in progress. Unsaved
 // content and inodes are stored first, and cached plaintext forgotten.
 // It reports whether it wiped the keys.
-func (fs *FS) WipeIfIdle(idle time.Duration) bool {
+func (fs *FS) wipeIfIdle(idle time.Duration) bool {
 	fs.keyMu.Lock()
 	defer fs.keyMu.Unlock()
-	if !fs.keys.loaded() || time.Since(fs.LastUse()) < idle {
+	if !fs.keys.loaded() || time.Since(fs.lastUsed()) < idle {
 		return false
 	}
 	if err := fs.flushAll(true); err != nil {
@@ -182,13 +182,13 @@ func (fs *FS) watchIdle(idle time.Duration) {
 		case <-fs.stopWatch:
 			return
 		case <-t.C:
-			if !fs.KeysLoaded() || time.Since(fs.LastUse()) < idle {
+			if !fs.keysLoaded() || time.Since(fs.lastUsed()) < idle {
 				continue
 			}
 			if f := fs.onIdle.Load(); f != nil {
 				(*f)()
 			}
-			if fs.WipeIfIdle(idle) {
+			if fs.wipeIfIdle(idle) {
 				fs.log.Debug("master key wiped after idle", "idle", idle.String())
 			}
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 // openIdle unlocks dir with an idle timeout long enough that only the
-// test's own WipeIfIdle calls wipe, and returns the FS and its secret.
+// test's own wipeIfIdle calls wipe, and returns the FS and its secret.
 func openIdle(t *testing.T, dir string, opt Options) (*FS, []byte) {
 	t.Helper()
 	st := must[*storage.Dir](t)(storage.OpenDir(dir))
@@ -34,10 +34,10 @@ func TestWipeAndRestore(t *testing.T) {
 		f := must[Attr](t)(fs.Create(RootIno, "f", 0o644, me))
 		must[int](t)(fs.Write(f.Ino, []byte("unsaved when idle"), 0)) // still in a stripe
 
-		if fs.WipeIfIdle(time.Hour) {
+		if fs.wipeIfIdle(time.Hour) {
 			t.Fatal("wiped keys before the idle time")
 		}
-		if !fs.WipeIfIdle(0) || fs.KeysLoaded() {
+		if !fs.wipeIfIdle(0) || fs.keysLoaded() {
 			t.Fatal("keys still loaded")
 		}
 		// Restored from the enclave, without a password.
@@ -47,19 +47,19 @@ func TestWipeAndRestore(t *testing.T) {
 
 		restores := 0
 		fs.SetRestore(func() ([]byte, error) { restores++; return slices.Clone(secret), nil })
-		if !fs.WipeIfIdle(0) {
+		if !fs.wipeIfIdle(0) {
 			t.Fatal("not wiped")
 		}
 		if got := readAll(t, fs, f.Ino); string(got) != "unsaved when idle" {
 			t.Fatalf("after restore from the secret: %q", got)
 		}
 		must[Attr](t)(fs.Create(RootIno, "g", 0o644, me))
-		if restores != 1 || !fs.KeysLoaded() {
-			t.Fatalf("restores %d, loaded %v", restores, fs.KeysLoaded())
+		if restores != 1 || !fs.keysLoaded() {
+			t.Fatalf("restores %d, loaded %v", restores, fs.keysLoaded())
 		}
 		// A secret that does not open the header leaves the keys gone.
 		fs.SetRestore(func() ([]byte, error) { return make([]byte, 32), nil })
-		fs.WipeIfIdle(0)
+		fs.wipeIfIdle(0)
 		_, err := fs.GetAttr(RootIno)
 		wantErr(t, err, ErrWrongPassword)
 		must0(t, fs.Close())
@@ -82,7 +82,7 @@ func TestRestoreReadsNoHeader(t *testing.T) {
 	defer fs.Close()
 	fs.SetRestore(func() ([]byte, error) { return slices.Clone(secret), nil })
 	must0(t, os.Remove(filepath.Join(dir, HeaderName)))
-	if !fs.WipeIfIdle(0) {
+	if !fs.wipeIfIdle(0) {
 		t.Fatal("not wiped")
 	}
 	must[Attr](t)(fs.GetAttr(RootIno))
@@ -94,7 +94,7 @@ func TestIdleWatch(t *testing.T) {
 	fs, _ := openIdle(t, dir, Options{Idle: 20 * time.Millisecond})
 	defer fs.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for fs.KeysLoaded() {
+	for fs.keysLoaded() {
 		if time.Now().After(deadline) {
 			t.Fatal("keys not wiped 10 s into a 20 ms idle timeout")
 		}
@@ -116,11 +116,11 @@ func TestSlowRestoreCountsAsUse(t *testing.T) {
 		restored = time.Now()
 		return slices.Clone(secret), nil
 	})
-	if !fs.WipeIfIdle(0) {
+	if !fs.wipeIfIdle(0) {
 		t.Fatal("keys not wiped")
 	}
 	must[Attr](t)(fs.GetAttr(RootIno))
-	if last := fs.LastUse(); last.Before(restored) {
+	if last := fs.lastUsed(); last.Before(restored) {
 		t.Fatalf("last use %v is before the key was restored (%v)", last, restored)
 	}
 }
@@ -312,7 +312,7 @@ func TestWipeScrubsCaches(t *testing.T) {
 	_, err := fs.Lookup(RootIno, "absent secret")
 	wantErr(t, err, syscall.ENOENT)
 
-	if !fs.WipeIfIdle(0) {
+	if !fs.wipeIfIdle(0) {
 		t.Fatal("not wiped")
 	}
 	fs.mu.Lock()
