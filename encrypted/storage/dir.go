@@ -1,16 +1,12 @@
 package storage
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"iter"
 	"os"
-	"path/filepath"
-	"strconv"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,9 +23,14 @@ import (
 // new object. Where the filesystem has no O_TMPFILE, a named temporary
 // file is written and renamed instead. PutNew, for objects nothing refers
 // to yet, creates the file under its name and writes it in place. Nothing
-// is fsync'd until Sync, which
-// syncs exactly what changed since the last Sync: unpacking ten thousand
-// files costs no fsync at all until then.
+// is fsync'd until Sync, which syncs exactly what changed since the last
+// Sync: unpacking ten thousand files costs no fsync at all until then.
+//
+// The data dir is not trusted: every path is resolved beneath the root's
+// file descriptor without following a symlink (openat2), and every change
+// is made relative to the folder so opened, so that nothing is read or
+// written outside the data dir, whatever stands in it. Paths are relative
+// to the root, slash-separated.
 type Dir struct {
 	root      string
 	rootFD    int         // held open for reads beneath it, and for the lock
@@ -41,7 +42,6 @@ type Dir struct {
 	dirtyDir  map[string]struct{}
 }
 
-const tmpPrefix = ".tmp-"
 
 // OpenDir returns the backend for the data directory root, which must
 // exist, and takes its lock: while this Dir is open, no other OpenDir of
@@ -76,16 +76,18 @@ func (d *Dir) Close() error {
 // Root is the data directory this backend works in.
 func (d *Dir) Root() string { return d.root }
 
-func (d *Dir) path(name string) (string, error) {
+// checkName refuses an object name that is not a slash-separated path of
+// valid components (below the root, never "." or "..").
+func checkName(name string) error {
 	if name == "" {
-		return "", fmt.Errorf("empty object name")
+		return fmt.Errorf("empty object name")
 	}
 	for _, c := range strings.Split(name, "/") {
 		if !validComponent(c) {
-			return "", fmt.Errorf("bad object name %q", name)
+			return fmt.Errorf("bad object name %q", name)
 		}
 	}
-	return filepath.Join(d.root, filepath.FromSlash(name)), nil
+	return nil
 }
 
 // validComponent accepts the characters rencfs uses in on-disk names
@@ -119,7 +121,7 @@ func isHex(s string) bool {
 
 // Get reads an object of at most limit bytes.
 func (d *Dir) Get(name string, limit int) ([]byte, error) {
-	if _, err := d.path(name); err != nil {
+	if err := checkName(name); err != nil {
 		return nil, err
 	}
 	return d.read(name, limit)
@@ -178,8 +180,8 @@ func (d *Dir) read(rel string, limit int) ([]byte, error) {
 }
 
 // openBeneath opens rel for reading, resolved beneath the root with no
-// symlink anywhere on the way (openat2), or, on kernels without openat2
-// (before 5.6), with O_NOFOLLOW for its last component.
+// symlink anywhere on the way (openat2, or on kernels before 5.6 one
+// component at a time, see folder).
 func (d *Dir) openBeneath(rel string) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	if !d.noOpenat2.Load() {
@@ -191,238 +193,49 @@ func (d *Dir) openBeneath(rel string) (int, error) {
 		}
 		d.noOpenat2.Store(true)
 	}
-	return unix.Openat(d.rootFD, rel, flags, 0)
-}
-
-// Put replaces an object atomically.
-func (d *Dir) Put(name string, data []byte) error {
-	p, err := d.path(name)
+	dir, base := path.Split(rel)
+	dfd, err := d.folder(dir)
 	if err != nil {
-		return err
+		return -1, err
 	}
-	return d.writeAtomic(p, data)
-}
-
-func (d *Dir) writeAtomic(p string, data []byte) error {
-	dir := filepath.Dir(p)
-	return d.write(p, func() error { return d.writeLinked(dir, p, data) })
-}
-
-// write runs store, which writes object p, creating p's folder first if
-// store finds it missing, and remembers p for the next Sync.
-func (d *Dir) write(p string, store func() error) error {
-	dir := filepath.Dir(p)
-	err := store()
-	if errors.Is(err, syscall.ENOENT) {
-		if err = d.mkdirAll(dir); err != nil {
-			return err
-		}
-		err = store()
-	}
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.dirtyFile[p] = struct{}{}
-	d.dirtyDir[dir] = struct{}{}
-	d.mu.Unlock()
-	return nil
-}
-
-// PutNew stores an object nothing refers to yet (see Storage).
-func (d *Dir) PutNew(name string, data []byte) error {
-	p, err := d.path(name)
-	if err != nil {
-		return err
-	}
-	return d.writeNew(p, data)
-}
-
-// writeNew creates p and writes data into it: three system calls, against
-// four for an unnamed file linked in, and no orphan-list update in the
-// filesystem's journal. It is not atomic, which Storage.PutNew allows.
-func (d *Dir) writeNew(p string, data []byte) error {
-	err := d.write(p, func() error { return createFile(p, data) })
-	if errors.Is(err, syscall.EEXIST) {
-		return d.writeAtomic(p, data) // a partial leftover, or a race lost
-	}
-	return err
-}
-
-// writeLinked stores data as p. A new object costs one unnamed file and
-// one link, against a named temporary file, a rename and the
-// directory changes of both: most objects are new.
-func (d *Dir) writeLinked(dir, p string, data []byte) error {
-	if d.noTmpfile.Load() {
-		return renameTemp(dir, p, data)
-	}
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
-	switch {
-	case err == syscall.EOPNOTSUPP || err == syscall.EISDIR || err == syscall.EINVAL:
-		d.noTmpfile.Store(true)
-		return renameTemp(dir, p, data)
-	case err != nil:
-		return &fs.PathError{Op: "create", Path: dir, Err: err}
-	}
-	defer syscall.Close(fd)
-	if err := writeAll(fd, data); err != nil {
-		return &fs.PathError{Op: "write", Path: p, Err: err}
-	}
-	// Linking through /proc needs no privilege, unlike AT_EMPTY_PATH.
-	self := "/proc/self/fd/" + strconv.Itoa(fd)
-	err = unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
-	if err == nil {
-		return nil
-	}
-	if err != syscall.EEXIST {
-		return &fs.PathError{Op: "link", Path: p, Err: err}
-	}
-	// A replacement: link under a temporary name, rename that over.
-	tmp := tempName(dir)
-	if err := unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
-		return &fs.PathError{Op: "link", Path: tmp, Err: err}
-	}
-	if err := syscall.Rename(tmp, p); err != nil {
-		syscall.Unlink(tmp)
-		return &fs.PathError{Op: "rename", Path: p, Err: err}
-	}
-	return nil
-}
-
-// renameTemp stores data as p through a named temporary file.
-func renameTemp(dir, p string, data []byte) error {
-	tmp, err := writeTemp(dir, data)
-	if err != nil {
-		return err
-	}
-	if err := syscall.Rename(tmp, p); err != nil {
-		syscall.Unlink(tmp)
-		return &fs.PathError{Op: "rename", Path: p, Err: err}
-	}
-	return nil
-}
-
-// PutDurable replaces an object atomically and durably: the new file is
-// fsync'd before the rename, and the directory after it.
-func (d *Dir) PutDurable(name string, data []byte) error {
-	p, err := d.path(name)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(p)
-	if err := d.mkdirAll(dir); err != nil {
-		return err
-	}
-	tmp, err := writeTemp(dir, data)
-	if err == nil {
-		if err = fsyncPath(tmp); err == nil {
-			err = syscall.Rename(tmp, p)
-		}
-		if err != nil {
-			syscall.Unlink(tmp)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := fsyncPath(dir); err != nil {
-		return fmt.Errorf("%w: sync %s: %v", ErrNotDurable, dir, err)
-	}
-	return nil
-}
-
-// writeTemp writes data to a new temporary file in dir, with plain system
-// calls: an os.File's poller registration and finalizer cost more than
-// the write of an object this small.
-func writeTemp(dir string, data []byte) (string, error) {
-	tmp := tempName(dir)
-	if err := createFile(tmp, data); err != nil {
-		return "", err
-	}
-	return tmp, nil
-}
-
-// createFile creates p, which must not exist, and writes data into it; a
-// failed write leaves no file behind.
-func createFile(p string, data []byte) error {
-	fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
-	if err != nil {
-		return &fs.PathError{Op: "create", Path: p, Err: err}
-	}
-	err = writeAll(fd, data)
-	if cerr := syscall.Close(fd); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		syscall.Unlink(p)
-		return &fs.PathError{Op: "write", Path: p, Err: err}
-	}
-	return nil
-}
-
-func tempName(dir string) string {
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	return filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
-}
-
-func writeAll(fd int, data []byte) error {
-	for len(data) > 0 {
-		n, err := syscall.Write(fd, data)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		data = data[n:]
-	}
-	return nil
-}
-
-// mkdirAll creates dir and its missing parents below the root, remembering
-// each for the next Sync: a new directory entry is as volatile as a file.
-func (d *Dir) mkdirAll(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir && len(parent) >= len(d.root) {
-		if err := d.mkdirAll(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	d.mu.Lock()
-	d.dirtyDir[dir] = struct{}{}
-	d.dirtyDir[parent] = struct{}{}
-	d.mu.Unlock()
-	return nil
+	defer unix.Close(dfd)
+	return unix.Openat(dfd, base, flags, 0)
 }
 
 // Delete removes an object or an empty group.
 func (d *Dir) Delete(name string) error {
-	p, err := d.path(name)
-	if err != nil {
+	if err := checkName(name); err != nil {
 		return err
 	}
-	return d.remove(p)
+	return d.remove(name)
 }
 
-func (d *Dir) remove(p string) error {
-	err := os.Remove(p)
-	if errors.Is(err, fs.ErrNotExist) {
+// remove unlinks the object (or empty folder) rel, in its folder opened
+// beneath the root: a folder swapped for a symlink is not followed.
+func (d *Dir) remove(rel string) error {
+	dir, base := path.Split(rel)
+	dfd, err := d.folder(dir)
+	if err == syscall.ENOENT {
 		return nil
 	}
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(dfd)
+	err = unix.Unlinkat(dfd, base, 0)
+	if err == unix.EISDIR || err == unix.EPERM {
+		err = unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR) // an empty group
+	}
+	if err == syscall.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: rel, Err: err}
 	}
 	d.mu.Lock()
-	delete(d.dirtyFile, p)
-	delete(d.dirtyDir, p)
-	d.dirtyDir[filepath.Dir(p)] = struct{}{}
+	delete(d.dirtyFile, rel)
+	delete(d.dirtyDir, rel+"/") // a group removed
+	d.dirtyDir[dir] = struct{}{}
 	d.mu.Unlock()
 	return nil
 }
@@ -432,19 +245,19 @@ func (d *Dir) remove(p string) error {
 // Temporary files and anything a sync client drops in are skipped.
 func (d *Dir) List(group string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		p, err := d.path(group)
-		if err != nil {
+		if err := checkName(group); err != nil {
 			yield("", err)
 			return
 		}
-		f, err := os.Open(p)
-		if errors.Is(err, fs.ErrNotExist) {
+		fd, err := d.folder(group)
+		if err == syscall.ENOENT {
 			return
 		}
 		if err != nil {
-			yield("", err)
+			yield("", &fs.PathError{Op: "open", Path: group, Err: err})
 			return
 		}
+		f := os.NewFile(uintptr(fd), group)
 		defer f.Close()
 		for {
 			ents, err := f.ReadDir(256)
@@ -475,99 +288,15 @@ func chunkName(file, index uint64) string {
 	return "c/" + name[:2] + "/" + name
 }
 
-func (d *Dir) chunkPath(file, index uint64) string {
-	return filepath.Join(d.root, filepath.FromSlash(chunkName(file, index)))
-}
-
 // GetChunk reads one content chunk of at most limit bytes.
 func (d *Dir) GetChunk(file, index uint64, limit int) ([]byte, error) {
 	return d.read(chunkName(file, index), limit)
 }
 
-// PutChunk replaces one content chunk atomically.
-func (d *Dir) PutChunk(file, index uint64, data []byte) error {
-	return d.writeAtomic(d.chunkPath(file, index), data)
-}
-
-// PutNewChunk stores a chunk no inode lists yet (see Storage.PutNew).
-func (d *Dir) PutNewChunk(file, index uint64, data []byte) error {
-	return d.writeNew(d.chunkPath(file, index), data)
-}
-
-// DeleteChunk removes one content chunk.
-func (d *Dir) DeleteChunk(file, index uint64) error {
-	return d.remove(d.chunkPath(file, index))
-}
-
-// Sync fsyncs every file and directory changed since the last Sync.
-func (d *Dir) Sync() error {
-	d.mu.Lock()
-	files, dirs := d.dirtyFile, d.dirtyDir
-	d.dirtyFile, d.dirtyDir = map[string]struct{}{}, map[string]struct{}{}
-	d.mu.Unlock()
-
-	var firstErr error
-	if len(files)+len(dirs) > syncfsThreshold {
-		// One syncfs(2) beats thousands of fsyncs (after unpacking an
-		// archive, say), at the price of also flushing others' writes.
-		firstErr = d.syncfs()
-	} else {
-		// Files first, then the directories holding their new names.
-		for _, set := range []map[string]struct{}{files, dirs} {
-			for p := range set {
-				if err := fsyncPath(p); err != nil && firstErr == nil {
-					firstErr = err
-				}
-			}
-		}
-	}
-	if firstErr != nil {
-		// Keep them for the next attempt.
-		d.mu.Lock()
-		for p := range files {
-			d.dirtyFile[p] = struct{}{}
-		}
-		for p := range dirs {
-			d.dirtyDir[p] = struct{}{}
-		}
-		d.mu.Unlock()
-		return fmt.Errorf("sync: %w", firstErr)
-	}
-	return nil
-}
-
-// syncfsThreshold is the number of changed files and directories above
-// which Sync flushes the whole filesystem instead of each one.
-const syncfsThreshold = 256
-
-func (d *Dir) syncfs() error {
-	f, err := os.Open(d.root)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return unix.Syncfs(int(f.Fd()))
-}
-
-func fsyncPath(p string) error {
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // removed since; its parent directory is synced instead
-	}
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // Usage reports the space of the filesystem holding the data directory.
 func (d *Dir) Usage() (Usage, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(d.root, &st); err != nil {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(d.rootFD, &st); err != nil {
 		return Usage{}, err
 	}
 	return Usage{

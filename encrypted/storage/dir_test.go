@@ -205,7 +205,7 @@ func TestDirPutNew(t *testing.T) {
 		t.Fatalf("got %q %q %v %v", got, chunk, err, cerr)
 	}
 	d.mu.Lock()
-	_, dirty := d.dirtyFile[p]
+	_, dirty := d.dirtyFile["i/cd/cdef"]
 	d.mu.Unlock()
 	if !dirty {
 		t.Fatal("PutNew's object is not in the next Sync")
@@ -278,6 +278,32 @@ func TestDirHostileObjects(t *testing.T) {
 	}
 	if _, err := d.Get("i/c0/0001", 1<<20); !errors.Is(err, ErrBadObject) {
 		t.Fatalf("through a symlinked folder: %v", err)
+	}
+	// Writes and deletes through it touch nothing outside either.
+	outsideDir := filepath.Join(filepath.Dir(outside), "c0")
+	for what, err := range map[string]error{
+		"put":     d.Put("i/c0/0002", []byte("x")),
+		"put new": d.PutNew("i/c0/0003", []byte("x")),
+		"durable": d.PutDurable("i/c0/0004", []byte("x")),
+		"delete":  d.Delete("i/c0/0001"),
+	} {
+		if !errors.Is(err, ErrBadObject) {
+			t.Errorf("%s through a symlinked folder: %v", what, err)
+		}
+	}
+	if err := os.Symlink(outsideDir, path("c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PutChunk(1, 0, []byte("x")); !errors.Is(err, ErrBadObject) {
+		t.Errorf("chunk through a symlinked top folder: %v", err)
+	}
+	if ents, _ := os.ReadDir(outsideDir); len(ents) != 1 {
+		t.Fatalf("the folder outside holds %d files, want its 1", len(ents))
+	}
+	for name, err := range d.List("i/c0") {
+		if !errors.Is(err, ErrBadObject) {
+			t.Fatalf("listing a symlinked group gave %q, %v", name, err)
+		}
 	}
 	// An object exactly at the limit reads; one byte more does not.
 	if b, err := d.Get("i/ab/0001", 6); err != nil || string(b) != "inside" {
