@@ -42,7 +42,6 @@ type Dir struct {
 	dirtyDir  map[string]struct{}
 }
 
-
 // OpenDir returns the backend for the data directory root, which must
 // exist, and takes its lock: while this Dir is open, no other OpenDir of
 // the same directory succeeds, in this process or another (an exclusive
