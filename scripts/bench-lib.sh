@@ -38,7 +38,9 @@ freshfs() {
 mounttool() {
 	case $1 in
 	rencfs)
-		RENCFS_PASSWORD=$(cat "$pw") "$bin" mount -m "$fs/mnt" -d "$fs/data" >/dev/null \
+		# A state dir of its own: each round's data dir is new, though its
+		# path is the last round's (rencfs would refuse an emptied one).
+		RENCFS_PASSWORD=$(cat "$pw") XDG_STATE_HOME="$work/state" "$bin" mount -m "$fs/mnt" -d "$fs/data" >/dev/null \
 			--keyring never --log-level ERROR &
 		;;
 	gocryptfs)
