@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/sys/unix"
 
 	"github.com/rencfs/rencfs/internal/erase"
@@ -82,6 +85,19 @@ func TestIdleWipeLeavesNoPlaintext(t *testing.T) {
 
 	waitLog(t, p, "master key wiped after idle")
 	defer p.stop(t)
+	// The master key, and HMAC's pads of it (HKDF keys HMAC with it),
+	// are gone too: memguard holds the key only sealed (no keyring here).
+	master := masterKey(t, data, password)
+	ipad, opad := bytes.Repeat([]byte{0x36}, 64), bytes.Repeat([]byte{0x5c}, 64)
+	for i, b := range master {
+		ipad[i] ^= b
+		opad[i] ^= b
+	}
+	for what, secret := range map[string][]byte{"master key": master, "HMAC ipad": ipad[:48], "HMAC opad": opad[:48]} {
+		if where := findInMemory(t, p.cmd.Process.Pid, secret); where != "" {
+			t.Errorf("the %s is in the daemon's memory after the wipe, in %s", what, where)
+		}
+	}
 	for _, secret := range []string{password, marker} {
 		if where := findInMemory(t, p.cmd.Process.Pid, []byte(secret)); where != "" {
 			t.Errorf("%q found in the daemon's memory after the wipe, in %s", secret[:8], where)
@@ -110,6 +126,27 @@ func TestIdleWipeLeavesNoPlaintext(t *testing.T) {
 	if resident != 0 {
 		t.Errorf("%d of %d pages of an open file still cached by the kernel after the wipe", resident, len(vec))
 	}
+}
+
+// masterKey unwraps the master key of the store in dataDir the way
+// docs/format.md describes, independently of the code under test.
+func masterKey(t *testing.T, dataDir, password string) []byte {
+	t.Helper()
+	h, err := os.ReadFile(filepath.Join(dataDir, "rencfs.header"))
+	if err != nil || len(h) != 156 {
+		t.Fatalf("header: %d bytes, %v", len(h), err)
+	}
+	passes, mem, lanes := binary.BigEndian.Uint32(h[11:15]), binary.BigEndian.Uint32(h[15:19]), h[19]
+	kek := argon2.IDKey([]byte(password), h[20:52], passes, mem, lanes, 32)
+	a, err := chacha20poly1305.NewX(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := a.Open(nil, h[52:76], h[76:124], h[:52])
+	if err != nil {
+		t.Fatalf("unwrap: %v", err)
+	}
+	return master
 }
 
 func randomHex(t *testing.T) string {

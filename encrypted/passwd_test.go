@@ -3,6 +3,7 @@ package encrypted
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -77,4 +78,25 @@ func countFiles(t *testing.T, dir string) int {
 		return nil
 	})
 	return n
+}
+
+// notDurable replaces the header but fails the final folder sync.
+type notDurable struct{ storage.Storage }
+
+func (s notDurable) PutDurable(name string, b []byte) error {
+	if err := s.Storage.Put(name, b); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: injected", storage.ErrNotDurable)
+}
+
+// TestChangePasswordNotDurable: when only the final sync fails, the
+// caller learns that the new password is in force, not a plain failure.
+func TestChangePasswordNotDurable(t *testing.T) {
+	dir := newTestDir(t, XChaCha20Poly1305, 0)
+	st := must[*storage.Dir](t)(storage.OpenDir(dir))
+	err := changePassword(notDurable{st}, testPassword, []byte("new"), nil)
+	wantErr(t, err, ErrNotDurable)
+	must0(t, st.Close())
+	must[*FS](t)(openDir(dir, []byte("new"))).Close()
 }

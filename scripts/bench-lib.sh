@@ -38,9 +38,10 @@ freshfs() {
 mounttool() {
 	case $1 in
 	rencfs)
-		# A state dir of its own: each round's data dir is new, though its
-		# path is the last round's (rencfs would refuse an emptied one).
-		RENCFS_PASSWORD=$(cat "$pw") XDG_STATE_HOME="$work/state" "$bin" mount -m "$fs/mnt" -d "$fs/data" >/dev/null \
+		# A state dir on the round's fresh ext4: each round's data dir is
+		# new, though its path is the last round's (rencfs would refuse
+		# an emptied one).
+		RENCFS_PASSWORD=$(cat "$pw") XDG_STATE_HOME="$fs/state" "$bin" mount -m "$fs/mnt" -d "$fs/data" >/dev/null \
 			--keyring never --log-level ERROR &
 		;;
 	gocryptfs)
