@@ -3,6 +3,7 @@ package encrypted
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -11,7 +12,6 @@ import (
 	"slices"
 
 	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/crypto/hkdf"
 
 	"github.com/rencfs/rencfs/internal/erase"
 )
@@ -133,13 +133,17 @@ func (fs *FS) deriveKey(purpose string, id uint64) []byte {
 	info = append(info, byte(fs.hdr.cipher), fs.hdr.chunkShift)
 	info = append(info, purpose...)
 	info = binary.BigEndian.AppendUint64(info, id)
-	key := make([]byte, 32)
+	info = append(info, 1)
+	key := make([]byte, 0, sha256.Size)
+	// HKDF-Expand of one hash block is T(1) = HMAC(PRK, info || 0x01)
+	// (RFC 5869): computed so, with half the allocations of hkdf.Expand.
 	// HMAC keeps the master key XOR its pads in the heap: allocated
-	// inside erase.Do, they are zeroed once freed.
-	var err error
-	erase.Do(func() { _, err = io.ReadFull(hkdf.Expand(sha256.New, fs.keys.master(), info), key) })
-	if err != nil {
-		panic("rencfs: hkdf: " + err.Error()) // cannot happen for 32 bytes
-	}
+	// inside erase.Do, they are zeroed once freed (each allocation there
+	// costs about 0.7 us, so fewer matter: this is once per new file).
+	erase.Do(func() {
+		m := hmac.New(sha256.New, fs.keys.master())
+		m.Write(info)
+		key = m.Sum(key)
+	})
 	return key
 }

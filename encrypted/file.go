@@ -37,6 +37,15 @@ type stripe struct {
 	base, from, to uint64
 }
 
+// copyPlain copies plaintext inside erase.Do: a signal that interrupts the
+// copy saves the vector registers holding it in a frame that erase.Do
+// clears. It allocates nothing there, which keeps it cheap: erase.Do
+// tracks every allocation made inside it until it is freed.
+func copyPlain(dst, src []byte) (n int) {
+	erase.Do(func() { n = copy(dst, src) })
+	return n
+}
+
 // drop empties the slot, zeroing its plaintext first: a slot's data is
 // always its own (loadChunk copies inline content), so nothing else
 // reads it once the slot lets go.
@@ -83,8 +92,8 @@ func (fs *FS) loadChunk(n *node, idx uint64) ([]byte, error) {
 	if !present {
 		if idx == 0 && len(inline) > 0 {
 			// A copy, so that a slot owns its data and may zero it.
-			var c []byte
-			erase.Do(func() { c = slices.Clone(inline) })
+			c := make([]byte, len(inline))
+			copyPlain(c, inline)
 			return c, nil
 		}
 		return nil, nil
@@ -170,7 +179,8 @@ func (fs *FS) storeChunk(n *node, idx uint64, pt []byte) error {
 func (fs *FS) storeInline(n *node, pt []byte) error {
 	n.mu.Lock()
 	clear(n.in.inline)
-	erase.Do(func() { n.in.inline = append([]byte(nil), pt...) }) // pt may be a slot others read
+	n.in.inline = make([]byte, len(pt)) // a copy: pt may be a slot others read
+	copyPlain(n.in.inline, pt)
 	stored := n.in.extents.contains(0)
 	n.in.extents = n.in.extents.dropFirst()
 	n.dirty = true
@@ -231,15 +241,8 @@ func (fs *FS) flushChunks(n *node, drop bool) error {
 	return first
 }
 
-// Read reads from ino at off into buf; short only at end of file. It runs
-// inside erase.Do, like Write: the plaintext it moves leaves no copy in
-// registers, on the stack, or in a signal frame that interrupted it.
-func (fs *FS) Read(ino Ino, buf []byte, off int64) (n int, err error) {
-	erase.Do(func() { n, err = fs.read(ino, buf, off) })
-	return n, err
-}
-
-func (fs *FS) read(ino Ino, buf []byte, off int64) (int, error) {
+// Read reads from ino at off into buf; short only at end of file.
+func (fs *FS) Read(ino Ino, buf []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
@@ -267,7 +270,7 @@ func (fs *FS) read(ino Ino, buf []byte, off int64) (int, error) {
 		pt, err := fs.chunk(n, s, idx)
 		copied := 0
 		if err == nil && co < uint64(len(pt)) {
-			copied = copy(dst, pt[co:])
+			copied = copyPlain(dst, pt[co:])
 		}
 		if !s.holds(idx) {
 			clear(pt) // read past a slot holding unsaved content
@@ -287,12 +290,7 @@ func (fs *FS) read(ino Ino, buf []byte, off int64) (int, error) {
 
 // Write writes data to ino at off. Only the chunks it touches are
 // re-encrypted; writes to different chunks run in parallel.
-func (fs *FS) Write(ino Ino, data []byte, off int64) (n int, err error) {
-	erase.Do(func() { n, err = fs.write(ino, data, off) })
-	return n, err
-}
-
-func (fs *FS) write(ino Ino, data []byte, off int64) (int, error) {
+func (fs *FS) Write(ino Ino, data []byte, off int64) (int, error) {
 	if off < 0 || uint64(off)+uint64(len(data)) > maxFileSize {
 		return 0, syscall.EFBIG
 	}
@@ -347,7 +345,7 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 		// A private copy, since readers may hold old; room to grow as
 		// appends do, without a whole chunk's allocation for a small file.
 		buf := make([]byte, len(old), min(fs.cs, max(end, 2*uint64(len(old)), 4096)))
-		copy(buf, old)
+		copyPlain(buf, old)
 		clear(old) // the slot kept it (it was free): buf replaces it
 		s.ok, s.idx, s.data, s.dirty = true, idx, buf, true
 		s.base, s.from, s.to = uint64(len(old)), co, end
@@ -359,14 +357,14 @@ func (fs *FS) writeChunk(n *node, s *stripe, idx, co uint64, p []byte) error {
 		if end > uint64(cap(s.data)) {
 			// Grown by hand: the old array is zeroed, not left to the heap.
 			grown := make([]byte, l, min(fs.cs, max(end, 2*uint64(cap(s.data)))))
-			copy(grown, s.data)
+			copyPlain(grown, s.data)
 			clear(s.data[:cap(s.data)])
 			s.data = grown
 		}
 		s.data = s.data[:end]
 		clear(s.data[l:max(l, co)]) // a gap inside the chunk reads as zeros
 	}
-	copy(s.data[co:], p)
+	copyPlain(s.data[co:], p)
 	fs.grow(n, idx*fs.cs+uint64(len(s.data)))
 	if s.from, s.to = min(s.from, co), max(s.to, end); s.from <= s.base {
 		s.from = 0

@@ -48,7 +48,6 @@ import (
 	"time"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
-	"github.com/rencfs/rencfs/internal/erase"
 )
 
 // DefaultChunkSize is the plaintext size of a content chunk.
@@ -287,8 +286,7 @@ func (fs *FS) readInode(n *node) (*inode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inode %016x: %w", uint64(n.ino), err)
 	}
-	var in *inode
-	erase.Do(func() { in, err = decodeInode(pt) })
+	in, err := decodeInode(pt)
 	clear(pt) // decode copied what it keeps
 	if err != nil {
 		return nil, fmt.Errorf("inode %016x: %w", uint64(n.ino), err)
@@ -339,8 +337,7 @@ func (fs *FS) unpin(n *node) {
 // storeInode seals and stores n's inode now. Callers hold n.mu, or own n alone.
 func (fs *FS) storeInode(n *node) error {
 	n.in.generation++
-	var pt []byte
-	erase.Do(func() { pt = n.in.encode() }) // inline content, xattrs, a link target
+	pt := n.in.encode() // inline content, xattrs, a link target
 	defer clear(pt)
 	if len(pt) > maxInodePlain {
 		return fmt.Errorf("inode %016x would take %d bytes: %w", uint64(n.ino), len(pt), syscall.EFBIG)

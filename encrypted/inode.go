@@ -156,9 +156,18 @@ func (n *inode) encode() []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
 	for _, k := range names {
 		b = appendBytes(b, []byte(k))
-		b = appendBytes(b, n.xattrs[k])
+		b = binary.BigEndian.AppendUint32(b, uint32(len(n.xattrs[k])))
+		b = appendPlain(b, n.xattrs[k])
 	}
-	return appendBytes(b, n.inline)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(n.inline)))
+	return appendPlain(b, n.inline)
+}
+
+// appendPlain appends plaintext p to b, copying it inside erase.Do (see
+// copyPlain). encode sizes b so that this never grows it.
+func appendPlain(b, p []byte) []byte {
+	b = slices.Grow(b, len(p))
+	return b[:len(b)+copyPlain(b[len(b):len(b)+len(p)], p)]
 }
 
 // decoder reads big-endian fields and remembers the first short read.
@@ -287,7 +296,8 @@ func decodeInode(b []byte) (*inode, error) {
 		}
 	}
 	if c := d.bytes(); len(c) > 0 {
-		n.inline = append([]byte(nil), c...)
+		n.inline = make([]byte, len(c))
+		copyPlain(n.inline, c)
 	}
 	if d.err == nil && len(n.inline) > maxInline {
 		d.err = fmt.Errorf("inline content of %d bytes", len(n.inline))

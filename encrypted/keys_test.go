@@ -2,7 +2,9 @@ package encrypted
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/hkdf"
 
 	"github.com/rencfs/rencfs/encrypted/storage"
 )
@@ -341,5 +345,23 @@ func TestWipeScrubsCaches(t *testing.T) {
 	}
 	if v := must[[]byte](t)(fs.GetXattr(small.Ino, "user.k")); string(v) != "xattr secret" {
 		t.Fatalf("xattr after the wipe: %q", v)
+	}
+}
+
+// TestDeriveKeyIsHKDF: deriveKey computes HKDF-Expand-SHA256 as
+// docs/format.md states it, checked against golang.org/x/crypto/hkdf.
+func TestDeriveKeyIsHKDF(t *testing.T) {
+	fs, _ := newTestFS(t, AES256GCM, 1<<16)
+	defer fs.Close()
+	fs.keyMu.Lock()
+	defer fs.keyMu.Unlock()
+	info := append([]byte("rencfs v1 "), byte(AES256GCM), 16)
+	info = append(append(info, purposeContent...), 0, 0, 0, 0, 0, 0, 0x12, 0x34)
+	want := make([]byte, 32)
+	if _, err := io.ReadFull(hkdf.Expand(sha256.New, fs.keys.master(), info), want); err != nil {
+		t.Fatal(err)
+	}
+	if got := fs.deriveKey(purposeContent, 0x1234); !bytes.Equal(got, want) {
+		t.Fatalf("deriveKey %x, HKDF %x", got, want)
 	}
 }
