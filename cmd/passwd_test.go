@@ -114,7 +114,7 @@ func TestPasswdKDFFlags(t *testing.T) {
 		t.Fatalf("header costs %v, want 2 passes and 9 MiB", got)
 	}
 	// Above the default limit only with --allow-slow-kdf.
-	cmd := exec.Command(bin, "passwd", "-d", data, "--kdf-memory", "2048", "--allow-slow-kdf")
+	cmd := exec.Command(bin, "passwd", "-d", data, "--kdf-time", "11", "--allow-slow-kdf")
 	cmd.Env = append(minimalEnv(), "RENCFS_PASSWORD=pw2", "RENCFS_NEW_PASSWORD=pw3")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("--allow-slow-kdf: %v: %s", err, out)
