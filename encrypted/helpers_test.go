@@ -21,31 +21,27 @@ var ciphers = []Cipher{XChaCha20Poly1305, AES256GCM}
 
 // initDir creates a store in the local directory dir, as mount does.
 func initDir(dir string, password []byte, opt Options) (*FS, error) {
-	st, err := storage.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	fs, secret, err := Create(st, password, opt)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	clear(secret)
-	return fs, nil
+	return inDir(dir, func(st storage.Storage) (*FS, []byte, error) { return Create(st, password, opt) })
 }
 
 // openDir unlocks the store in the local directory dir.
 func openDir(dir string, password []byte) (*FS, error) {
+	return inDir(dir, func(st storage.Storage) (*FS, []byte, error) { return Unlock(st, password, Options{}) })
+}
+
+// inDir opens the storage of dir and the store in it with open, closing
+// the storage if that fails, and wipes the store secret.
+func inDir(dir string, open func(storage.Storage) (*FS, []byte, error)) (*FS, error) {
 	st, err := storage.OpenDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	fs, secret, err := Unlock(st, password, Options{})
+	fs, secret, err := open(st)
+	clear(secret)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	clear(secret)
 	return fs, nil
 }
 

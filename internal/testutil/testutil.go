@@ -66,30 +66,26 @@ var TestKDF = encrypted.KDFParams{Time: 1, MemoryKiB: encrypted.MinKDFMemoryKiB,
 
 // CreateStore makes a store in the local directory dir, as mount does.
 func CreateStore(dir string, password []byte, opt encrypted.Options) (*encrypted.FS, error) {
-	st, err := storage.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	fs, secret, err := encrypted.Create(st, password, opt)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	clear(secret)
-	return fs, nil
+	return inDir(dir, func(st storage.Storage) (*encrypted.FS, []byte, error) { return encrypted.Create(st, password, opt) })
 }
 
 // UnlockStore unlocks the store in the local directory dir.
 func UnlockStore(dir string, password []byte, opt encrypted.Options) (*encrypted.FS, error) {
+	return inDir(dir, func(st storage.Storage) (*encrypted.FS, []byte, error) { return encrypted.Unlock(st, password, opt) })
+}
+
+// inDir opens the storage of dir and the store in it with open, closing
+// the storage if that fails, and wipes the store secret.
+func inDir(dir string, open func(storage.Storage) (*encrypted.FS, []byte, error)) (*encrypted.FS, error) {
 	st, err := storage.OpenDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	fs, secret, err := encrypted.Unlock(st, password, opt)
+	fs, secret, err := open(st)
+	clear(secret)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	clear(secret)
 	return fs, nil
 }
