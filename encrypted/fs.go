@@ -192,7 +192,8 @@ type node struct {
 	removed bool // inode object deleted: the file is gone
 	stored  bool // the inode object exists: false for a new node until written
 
-	dirtyChunks int // stripes holding unsaved content
+	dirtyChunks int    // stripes holding unsaved content
+	storedSize  uint64 // the size the stored content backs (see storeInode)
 
 	readNext atomic.Uint64 // the chunk after the one Read last entered: see readAhead
 
@@ -261,6 +262,7 @@ func (fs *FS) load(ino Ino) (*node, error) {
 	if n.in, err = fs.readInode(n); err != nil {
 		return nil, err
 	}
+	n.storedSize = n.in.size
 
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -306,7 +308,7 @@ func (fs *FS) reload(n *node) error {
 	if err != nil {
 		return err
 	}
-	n.in = in
+	n.in, n.storedSize = in, in.size
 	return nil
 }
 
@@ -335,9 +337,21 @@ func (fs *FS) unpin(n *node) {
 }
 
 // storeInode seals and stores n's inode now. Callers hold n.mu, or own n alone.
+//
+// An inode is never stored with a size that covers content not stored
+// yet: while n has unsaved chunks (a rename, a link or an unlink stores
+// it meanwhile), it is stored with the size its stored content backs,
+// and stays dirty, so that the flush that stores those chunks stores the
+// whole size after them. A crash in between then shows the file as it
+// was, not zeros where the unsaved bytes were.
 func (fs *FS) storeInode(n *node) error {
 	n.in.generation++
+	size, partial := n.in.size, n.dirtyChunks > 0 && n.storedSize < n.in.size
+	if partial {
+		n.in.size = n.storedSize
+	}
 	pt := n.in.encode() // inline content, xattrs, a link target
+	n.in.size = size
 	defer clear(pt)
 	if len(pt) > maxInodePlain {
 		return fmt.Errorf("inode %016x would take %d bytes: %w", uint64(n.ino), len(pt), syscall.EFBIG)
@@ -350,7 +364,10 @@ func (fs *FS) storeInode(n *node) error {
 	if err := put(inodeName(n.ino), obj); err != nil {
 		return fmt.Errorf("write inode %016x: %w", uint64(n.ino), err)
 	}
-	n.stored, n.dirty = true, false
+	n.stored, n.dirty = true, partial
+	if !partial && n.dirtyChunks == 0 {
+		n.storedSize = size
+	}
 	return nil
 }
 
