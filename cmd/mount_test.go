@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rencfs/rencfs/internal/testutil"
 )
 
@@ -324,4 +326,42 @@ func TestEmptiedDataDirRefused(t *testing.T) {
 	startMount(t, bin, mnt, data, "--keyring", "never", "--init").stop(t)
 	// A new path still gets a store on first use, as before.
 	startMount(t, bin, mnt, filepath.Join(t.TempDir(), "new"), "--keyring", "never").stop(t)
+}
+
+// TestAttributesSurviveKill: chmod, chown, utimes and an xattr set by
+// path reach the data dir within the 5 s write-back bound, though the
+// kernel does not pass sync to the daemon: after `sync`, 6 s and SIGKILL,
+// a remount shows all four.
+func TestAttributesSurviveKill(t *testing.T) {
+	testutil.RequireFUSE(t)
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	mnt := t.TempDir()
+	p := startMount(t, bin, mnt, data, "--keyring", "never")
+	f := filepath.Join(mnt, "f")
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Unix(1234567890, 0)
+	if err := errors.Join(os.Chmod(f, 0o600), os.Chown(f, 4242, 4343), os.Chtimes(f, when, when),
+		unix.Setxattr(f, "user.k", []byte("kept"), 0)); err != nil {
+		t.Fatal(err)
+	}
+	exec.Command("sync").Run()
+	time.Sleep(6 * time.Second)
+	p.cmd.Process.Kill()
+	<-p.exited
+	if err := exec.Command("fusermount3", "-u", "-z", mnt).Run(); err != nil {
+		t.Fatal(err)
+	}
+	startMount(t, bin, mnt, data, "--keyring", "never")
+	var st syscall.Stat_t
+	if err := syscall.Stat(f, &st); err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, 16)
+	n, err := unix.Getxattr(f, "user.k", v)
+	if st.Mode&0o7777 != 0o600 || st.Uid != 4242 || st.Gid != 4343 || st.Mtim.Sec != when.Unix() || err != nil || string(v[:n]) != "kept" {
+		t.Fatalf("after SIGKILL: mode %o uid %d gid %d mtime %d xattr %q %v", st.Mode&0o7777, st.Uid, st.Gid, st.Mtim.Sec, v[:n], err)
+	}
 }

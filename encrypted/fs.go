@@ -66,7 +66,10 @@ type Options struct {
 	KDFLimit KDFParams
 	// Idle wipes the keys after this long without an operation; 0: never.
 	Idle time.Duration
-	Log  *slog.Logger // nil: discard
+	// WriteBack bounds how long a change held in memory stays unwritten
+	// (zero: DefaultWriteBack).
+	WriteBack time.Duration
+	Log       *slog.Logger // nil: discard
 }
 
 // FS is an unlocked store. Its methods are safe for concurrent use.
@@ -83,8 +86,9 @@ type FS struct {
 	keys    keyState
 	lastUse atomic.Int64 // UnixNano of the last operation's start
 
-	stopWatch, watchDone chan struct{}          // the idle watch (see watchIdle)
-	onIdle               atomic.Pointer[func()] // see OnIdle
+	stop   chan struct{}          // closed to end the background work
+	bg     sync.WaitGroup         // the idle watch and the write-back
+	onIdle atomic.Pointer[func()] // see OnIdle
 
 	chunkBufs sync.Pool // *[]byte, for sealing chunks
 
@@ -162,11 +166,7 @@ func shuffle(nodes []*node) {
 // Close stops the idle watch, syncs, wipes the keys and releases the
 // storage. The FS must not be used afterwards.
 func (fs *FS) Close() error {
-	if fs.stopWatch != nil {
-		close(fs.stopWatch)
-		<-fs.watchDone
-		fs.stopWatch = nil
-	}
+	fs.stopBackground()
 	var err error
 	if fs.keysLoaded() {
 		err = fs.Sync()

@@ -174,12 +174,12 @@ func (fs *FS) OnIdle(f func()) { fs.onIdle.Store(&f) }
 
 // watchIdle wipes the keys once the store has been idle for idle.
 func (fs *FS) watchIdle(idle time.Duration) {
-	defer close(fs.watchDone)
+	defer fs.bg.Done()
 	t := time.NewTicker(max(min(idle/4, time.Second), 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-fs.stopWatch:
+		case <-fs.stop:
 			return
 		case <-t.C:
 			if !fs.keysLoaded() || time.Since(fs.lastUsed()) < idle {

@@ -23,7 +23,7 @@ import (
 func openIdle(t *testing.T, dir string, opt Options) (*FS, []byte) {
 	t.Helper()
 	st := must[*storage.Dir](t)(storage.OpenDir(dir))
-	fs, secret, err := Unlock(st, testPassword, opt)
+	fs, secret, err := Unlock(st, testPassword, quietWriteBack(opt))
 	if err != nil {
 		st.Close()
 		t.Fatal(err)

@@ -164,24 +164,38 @@ func newFS(st storage.Storage, h *header, master *memguard.LockedBuffer, opt Opt
 	}
 	fs.install(master)
 	fs.lastUse.Store(time.Now().UnixNano())
+	fs.stop = make(chan struct{})
 	if opt.Idle > 0 {
 		// Until SetRestore names a better source, a wiped key comes back
 		// from a sealed copy.
 		c := memguard.NewBuffer(masterKeySize)
 		c.Copy(master.Bytes())
 		fs.keys.enclave = c.Seal()
-		fs.stopWatch, fs.watchDone = make(chan struct{}), make(chan struct{})
+		fs.bg.Add(1)
 		go fs.watchIdle(opt.Idle)
 	}
+	every := opt.WriteBack
+	if every <= 0 {
+		every = DefaultWriteBack
+	}
+	fs.bg.Add(1)
+	go fs.writeBack(every)
 	return fs
+}
+
+// stopBackground ends the idle watch and the write-back, once.
+func (fs *FS) stopBackground() {
+	select {
+	case <-fs.stop:
+	default:
+		close(fs.stop)
+	}
+	fs.bg.Wait()
 }
 
 // abandon wipes the keys of an FS that failed to come up.
 func (fs *FS) abandon() {
-	if fs.stopWatch != nil {
-		close(fs.stopWatch)
-		<-fs.watchDone
-	}
+	fs.stopBackground()
 	fs.keyMu.Lock()
 	fs.wipeKeys()
 	fs.keys.enclave = nil
