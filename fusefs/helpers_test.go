@@ -87,3 +87,24 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// TestGoFuseLogLevels: go-fuse's routine messages go to DEBUG, its
+// failures to ERROR, none to WARN.
+func TestGoFuseLogLevels(t *testing.T) {
+	logs := &testutil.SyncBuffer{}
+	w := slogWriter{slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for msg, level := range map[string]string{
+		"trySplice: splice: write: resource temporarily unavailable":   "DEBUG",
+		"Unimplemented opcode IOCTL":                                   "DEBUG",
+		`callFusermount: executing ["/bin/fusermount3"]`:               "DEBUG",
+		"writer: Write/Writev failed, err: no such file. opcode: READ": "ERROR",
+		"Failed to read from fuse conn: 5":                             "ERROR",
+		"request too short: [12]":                                      "ERROR",
+	} {
+		before := len(logs.String())
+		w.Write([]byte(msg + "\n"))
+		if got := logs.String()[before:]; !strings.Contains(got, "level="+level) {
+			t.Errorf("%q logged as %s", msg, got)
+		}
+	}
+}

@@ -85,13 +85,34 @@ func Mount(dir string, core *encrypted.FS, opt Options, log *slog.Logger) (*Moun
 	return m, nil
 }
 
-// slogWriter passes go-fuse's own messages (rare: protocol trouble) on to
-// the log.
+// slogWriter passes go-fuse's own messages on to the log: at ERROR those
+// that report a failure (a reply the kernel did not take, a read from the
+// device failing, a malformed request), at DEBUG the rest (the splice
+// fallback, mount steps, unimplemented opcodes), which are routine.
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn("fuse: " + strings.TrimSpace(string(p)))
+	msg := strings.TrimSpace(string(p))
+	if fuseFailure(msg) {
+		w.log.Error("fuse: " + msg)
+	} else {
+		w.log.Debug("fuse: " + msg)
+	}
 	return len(p), nil
+}
+
+// fuseFailure tells go-fuse's failure messages from its routine ones.
+func fuseFailure(msg string) bool {
+	if strings.HasPrefix(msg, "trySplice:") {
+		return false // falls back to writev: routine for 1 MiB replies
+	}
+	m := strings.ToLower(msg)
+	for _, w := range []string{"failed", "too short", "too few", "bad request", "parserequest", "need "} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // Dir is the absolute mount point.
