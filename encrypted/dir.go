@@ -248,6 +248,16 @@ func (fs *FS) mknode(parent Ino, name string, in *inode, lazy bool) (Attr, error
 	if err := fs.absent(p, name); err != nil {
 		return Attr{}, err
 	}
+	p.mu.Lock()
+	if p.in.mode&syscall.S_ISGID != 0 {
+		// A setgid directory gives what is made in it its group, and
+		// its subdirectories its setgid bit, as on ext4.
+		in.gid = p.in.gid
+		if in.isDir() {
+			in.mode |= syscall.S_ISGID
+		}
+	}
+	p.mu.Unlock()
 	ino, err := fs.newIno()
 	if err != nil {
 		return Attr{}, err

@@ -399,3 +399,28 @@ func TestStatfsAndErrno(t *testing.T) {
 		t.Fatal("Errno mapping")
 	}
 }
+
+// TestSetgidDirectory: what is made in a setgid directory takes its
+// group, and a subdirectory its setgid bit; elsewhere the maker's group.
+func TestSetgidDirectory(t *testing.T) {
+	fs, _ := newTestFS(t, XChaCha20Poly1305, 0)
+	defer fs.Close()
+	d := must[Attr](t)(fs.Mkdir(RootIno, "shared", 0o775, Owner{UID: 0, GID: 50}))
+	mode := uint32(0o2775)
+	must[Attr](t)(fs.SetAttr(d.Ino, SetAttr{Mode: &mode}))
+	f := must[Attr](t)(fs.Create(d.Ino, "f", 0o644, me))
+	sub := must[Attr](t)(fs.Mkdir(d.Ino, "sub", 0o755, me))
+	n := must[Attr](t)(fs.Mknod(d.Ino, "fifo", syscall.S_IFIFO|0o644, 0, me))
+	for name, a := range map[string]Attr{"file": f, "subdir": sub, "fifo": n} {
+		if a.GID != 50 || a.UID != me.UID {
+			t.Errorf("%s: uid %d gid %d, want %d and the directory's 50", name, a.UID, a.GID, me.UID)
+		}
+	}
+	if sub.Mode&syscall.S_ISGID == 0 || f.Mode&syscall.S_ISGID != 0 {
+		t.Fatalf("setgid bits: subdir %o, file %o", sub.Mode, f.Mode)
+	}
+	plain := must[Attr](t)(fs.Create(RootIno, "plain", 0o644, me))
+	if plain.GID != me.GID {
+		t.Fatalf("outside a setgid directory: gid %d", plain.GID)
+	}
+}

@@ -461,3 +461,44 @@ func TestDamagedEntryListing(t *testing.T) {
 		t.Fatalf("no warning naming the directory in:\n%s", logs)
 	}
 }
+
+// TestSetgidDirectoryAsUser: a user in a group makes a file and a
+// directory in a setgid directory of that group: both take the group,
+// the directory the setgid bit too (as on ext4).
+func TestSetgidDirectoryAsUser(t *testing.T) {
+	testutil.RequireFUSE(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("no setpriv")
+	}
+	data := t.TempDir()
+	core, err := testutil.CreateStore(data, testPassword, encrypted.Options{KDF: testutil.TestKDF})
+	check(t, err)
+	// Reachable by another user: t.TempDir's folders are 0700.
+	mnt, err := os.MkdirTemp("", "rencfs-setgid-")
+	check(t, err)
+	check(t, os.Chmod(mnt, 0o755))
+	t.Cleanup(func() { os.Remove(mnt) })
+	tm := &testMount{mnt: mnt, data: data, logs: &testutil.SyncBuffer{}, opt: Options{AllowOther: true}, core: core}
+	tm.mount(t)
+
+	shared := tm.path("shared")
+	check(t, os.Mkdir(shared, 0o777))
+	check(t, os.Chown(shared, 0, 4242))
+	check(t, syscall.Chmod(shared, 0o2777)) // os.Chmod would drop 0o2000: Go spells it os.ModeSetgid
+	asUser := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--groups=4242", "--"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	asUser("touch", filepath.Join(shared, "f"))
+	asUser("mkdir", filepath.Join(shared, "sub"))
+	for name, wantSetgid := range map[string]bool{"f": false, "sub": true} {
+		var st syscall.Stat_t
+		check(t, syscall.Stat(filepath.Join(shared, name), &st))
+		if st.Uid != 65534 || st.Gid != 4242 || (st.Mode&syscall.S_ISGID != 0) != wantSetgid {
+			t.Errorf("%s: uid %d gid %d mode %o", name, st.Uid, st.Gid, st.Mode)
+		}
+	}
+}
