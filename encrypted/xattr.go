@@ -1,7 +1,9 @@
 package encrypted
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -17,8 +19,26 @@ const (
 	maxXattrTotal = 1 << 20 // per inode: they live encrypted inside it
 )
 
+// xattrNamespaces are the name prefixes Linux knows; ext4 answers
+// EOPNOTSUPP for any other, and so does the store.
+var xattrNamespaces = []string{"user.", "trusted.", "security.", "system.posix_acl_access", "system.posix_acl_default"}
+
+// checkXattrName refuses a name outside the known namespaces.
+func checkXattrName(name string) error {
+	for _, p := range xattrNamespaces {
+		prefix := p[len(p)-1] == '.'
+		if prefix && strings.HasPrefix(name, p) && len(name) > len(p) || !prefix && name == p {
+			return nil
+		}
+	}
+	return fmt.Errorf("xattr %q: %w", name, syscall.EOPNOTSUPP)
+}
+
 // GetXattr returns one extended attribute; ENODATA if absent.
 func (fs *FS) GetXattr(ino Ino, name string) ([]byte, error) {
+	if err := checkXattrName(name); err != nil {
+		return nil, err
+	}
 	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return nil, err
@@ -60,6 +80,9 @@ func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
 	case len(value) > maxXattrValue:
 		return syscall.E2BIG
 	}
+	if err := checkXattrName(name); err != nil {
+		return err
+	}
 	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return err
@@ -96,6 +119,9 @@ func (fs *FS) SetXattr(ino Ino, name string, value []byte, flags uint32) error {
 
 // RemoveXattr deletes an extended attribute; ENODATA if absent.
 func (fs *FS) RemoveXattr(ino Ino, name string) error {
+	if err := checkXattrName(name); err != nil {
+		return err
+	}
 	n, err := fs.begin(ino, fs.load)
 	if err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rencfs/rencfs/encrypted"
 	"github.com/rencfs/rencfs/internal/testutil"
 )
@@ -501,4 +503,14 @@ func TestSetgidDirectoryAsUser(t *testing.T) {
 			t.Errorf("%s: uid %d gid %d mode %o", name, st.Uid, st.Gid, st.Mode)
 		}
 	}
+}
+
+// TestXattrNamespacesThroughMount: setfattr of a namespace Linux does not
+// know fails with EOPNOTSUPP, as on ext4.
+func TestXattrNamespacesThroughMount(t *testing.T) {
+	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
+	f := tm.path("f")
+	check(t, os.WriteFile(f, nil, 0o644))
+	wantErrno(t, unix.Setxattr(f, "foo.bar", []byte("v"), 0), syscall.EOPNOTSUPP)
+	check(t, unix.Setxattr(f, "user.ok", []byte("v"), 0))
 }
