@@ -441,3 +441,53 @@ func TestXattrNamespaces(t *testing.T) {
 		must0(t, fs.SetXattr(f.Ino, good, []byte("v"), 0))
 	}
 }
+
+// TestRenameExchange: RENAME_EXCHANGE swaps two names of any types,
+// across directories, keeping link counts, parents and contents right,
+// and refuses what Linux refuses.
+func TestRenameExchange(t *testing.T) {
+	fs, dir := newTestFS(t, XChaCha20Poly1305, 0)
+	p1 := must[Attr](t)(fs.Mkdir(RootIno, "p1", 0o755, me))
+	p2 := must[Attr](t)(fs.Mkdir(RootIno, "p2", 0o755, me))
+	f := must[Attr](t)(fs.Create(p1.Ino, "x", 0o644, me))
+	must[int](t)(fs.Write(f.Ino, []byte("file"), 0))
+	d := must[Attr](t)(fs.Mkdir(p2.Ino, "y", 0o755, me))
+	must[Attr](t)(fs.Mkdir(d.Ino, "inner", 0o755, me))
+
+	must0(t, fs.Rename(p1.Ino, "x", p2.Ino, "y", RenameExchange)) // file <-> directory, across
+	check := func(fs *FS) {
+		t.Helper()
+		x := must[Attr](t)(fs.Lookup(p1.Ino, "x"))
+		y := must[Attr](t)(fs.Lookup(p2.Ino, "y"))
+		if x.Ino != d.Ino || y.Ino != f.Ino {
+			t.Fatalf("p1/x is %x, p2/y is %x: not swapped", x.Ino, y.Ino)
+		}
+		if x.Parent != p1.Ino {
+			t.Fatalf("the directory's parent is %x, want p1", x.Parent)
+		}
+		if a, b := must[Attr](t)(fs.GetAttr(p1.Ino)), must[Attr](t)(fs.GetAttr(p2.Ino)); a.Nlink != 3 || b.Nlink != 2 {
+			t.Fatalf("link counts p1 %d, p2 %d; want 3 and 2", a.Nlink, b.Nlink)
+		}
+		if got := readAll(t, fs, f.Ino); string(got) != "file" {
+			t.Fatalf("content %q", got)
+		}
+		if names := listNames(t, fs, d.Ino); len(names) != 1 {
+			t.Fatalf("the directory lists %v", names)
+		}
+	}
+	check(fs)
+	fs = reopen(t, fs, dir)
+	defer fs.Close()
+	check(fs)
+
+	// Same directory, two files: contents follow the names.
+	g := must[Attr](t)(fs.Create(p1.Ino, "g", 0o644, me))
+	must0(t, fs.Rename(p1.Ino, "g", p1.Ino, "x", RenameExchange))
+	if x := must[Attr](t)(fs.Lookup(p1.Ino, "x")); x.Ino != g.Ino {
+		t.Fatal("same-directory exchange did not swap")
+	}
+	wantErr(t, fs.Rename(p1.Ino, "x", p1.Ino, "missing", RenameExchange), syscall.ENOENT)
+	wantErr(t, fs.Rename(p1.Ino, "x", p1.Ino, "g", RenameExchange|RenameNoReplace), syscall.EINVAL)
+	// A directory cannot be swapped with something below itself.
+	wantErr(t, fs.Rename(p1.Ino, "g", d.Ino, "inner", RenameExchange), syscall.EINVAL)
+}

@@ -6,9 +6,13 @@ import (
 	"syscall"
 )
 
-// RenameNoReplace fails the rename with EEXIST when the target exists
-// (Linux's RENAME_NOREPLACE).
-const RenameNoReplace = 1
+// Flags of Rename, as Linux's renameat2.
+const (
+	// RenameNoReplace fails the rename with EEXIST when the target exists.
+	RenameNoReplace = 1
+	// RenameExchange swaps the two names, which must both exist.
+	RenameExchange = 2
+)
 
 // maxDepth bounds the walk up a directory chain, so a corrupt parent
 // pointer loop cannot spin forever.
@@ -27,7 +31,7 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	if err := checkName(newName); err != nil {
 		return err
 	}
-	if flags&^RenameNoReplace != 0 {
+	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
 		return syscall.EINVAL
 	}
 	fs.renameMu.Lock()
@@ -68,6 +72,12 @@ func (fs *FS) Rename(oldParent Ino, oldName string, newParent Ino, newName strin
 	}
 	if exists && flags&RenameNoReplace != 0 {
 		return syscall.EEXIST
+	}
+	if flags&RenameExchange != 0 {
+		if !exists {
+			return syscall.ENOENT
+		}
+		return fs.exchange(sp, oldName, se, dp, newName, de)
 	}
 	if exists && de.ino == se.ino {
 		return nil // two names of one file: POSIX says do nothing
@@ -217,4 +227,107 @@ func (fs *FS) updateDir(d *node, nlinkDelta int) error {
 	}
 	d.in.nlink = uint32(int(d.in.nlink) + nlinkDelta)
 	return fs.storeInode(d)
+}
+
+// exchange swaps two names (RENAME_EXCHANGE): the name a in sp comes to
+// name b's inode, and b in dp a's, whatever their types. Both inodes list
+// their new links before the entries change and drop the old ones after,
+// so that a crash in between leaves a count too high, never an inode
+// freed while a name points to it. Callers hold what Rename holds.
+func (fs *FS) exchange(sp *node, aName string, ae *entry, dp *node, bName string, be *entry) error {
+	if ae.ino == be.ino {
+		return nil // two names of one file
+	}
+	aDir, bDir := ae.typ == syscall.S_IFDIR, be.typ == syscall.S_IFDIR
+	if sp != dp {
+		// Neither directory may come to sit below itself.
+		if aDir {
+			if err := fs.checkNotAncestor(ae.ino, dp.ino); err != nil {
+				return err
+			}
+		}
+		if bDir {
+			if err := fs.checkNotAncestor(be.ino, sp.ino); err != nil {
+				return err
+			}
+		}
+	}
+	a, err := fs.loadNamed(ae)
+	if err != nil {
+		return err
+	}
+	defer fs.unpin(a)
+	b, err := fs.loadNamed(be)
+	if err != nil {
+		return err
+	}
+	defer fs.unpin(b)
+	aLink, bLink := fs.linkOf(sp.ino, aName), fs.linkOf(dp.ino, bName)
+	for _, x := range []struct {
+		n        *node
+		name     string
+		old, new link
+	}{{a, aName, aLink, bLink}, {b, bName, bLink, aLink}} {
+		x.n.mu.Lock()
+		listed := x.n.in.hasLink(x.old)
+		if listed {
+			x.n.in.addLink(x.new)
+			err = fs.storeInode(x.n)
+		}
+		x.n.mu.Unlock()
+		if !listed {
+			return staleEntry(x.name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := fs.storeEntry(sp, &entry{name: aName, ino: be.ino, typ: be.typ}); err != nil {
+		return err
+	}
+	if err := fs.storeEntry(dp, &entry{name: bName, ino: ae.ino, typ: ae.typ}); err != nil {
+		return err
+	}
+	now := fs.now()
+	for _, x := range []struct {
+		n      *node
+		old    link
+		parent *node
+	}{{a, aLink, dp}, {b, bLink, sp}} {
+		x.n.mu.Lock()
+		x.n.in.removeLink(x.old)
+		x.n.in.ctime = now
+		if x.n.in.isDir() && sp != dp {
+			x.n.in.parent = x.parent.ino
+			err = fs.storeInode(x.n)
+		} else {
+			x.n.dirty = true
+		}
+		x.n.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	// A directory that changed parent takes its ".." along: a parent
+	// that gave a directory for a non-directory has one link fewer.
+	delta := 0
+	if sp != dp && aDir != bDir {
+		delta = 1 // a's directory moved into dp
+		if bDir {
+			delta = -1
+		}
+	}
+	if sp == dp {
+		return fs.updateDir(sp, 0)
+	}
+	return errors.Join(fs.updateDir(sp, -delta), fs.updateDir(dp, delta))
+}
+
+// loadNamed pins the inode entry e names: a missing one is damage.
+func (fs *FS) loadNamed(e *entry) (*node, error) {
+	n, err := fs.load(e.ino)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, fmt.Errorf("entry %q: missing inode: %w", e.name, ErrCorrupt)
+	}
+	return n, err
 }

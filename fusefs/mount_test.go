@@ -514,3 +514,23 @@ func TestXattrNamespacesThroughMount(t *testing.T) {
 	wantErrno(t, unix.Setxattr(f, "foo.bar", []byte("v"), 0), syscall.EOPNOTSUPP)
 	check(t, unix.Setxattr(f, "user.ok", []byte("v"), 0))
 }
+
+// TestRenameExchangeThroughMount: renameat2(RENAME_EXCHANGE) swaps a file
+// and a directory atomically; RENAME_NOREPLACE refuses an existing name.
+func TestRenameExchangeThroughMount(t *testing.T) {
+	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
+	check(t, os.WriteFile(tm.path("f"), []byte("content"), 0o644))
+	check(t, os.MkdirAll(tm.path("d", "inside"), 0o755))
+	check(t, unix.Renameat2(unix.AT_FDCWD, tm.path("f"), unix.AT_FDCWD, tm.path("d"), unix.RENAME_EXCHANGE))
+	if got, err := os.ReadFile(tm.path("d")); err != nil || string(got) != "content" {
+		t.Fatalf("d after the exchange: %q %v", got, err)
+	}
+	if _, err := os.Stat(tm.path("f", "inside")); err != nil {
+		t.Fatalf("f/inside after the exchange: %v", err)
+	}
+	wantErrno(t, unix.Renameat2(unix.AT_FDCWD, tm.path("d"), unix.AT_FDCWD, tm.path("f"), unix.RENAME_NOREPLACE), syscall.EEXIST)
+	tm.remount(t)
+	if got, err := os.ReadFile(tm.path("d")); err != nil || string(got) != "content" {
+		t.Fatalf("d after a remount: %q %v", got, err)
+	}
+}

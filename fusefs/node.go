@@ -196,14 +196,22 @@ func (f *FS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, newName 
 	case 0:
 	case 1: // RENAME_NOREPLACE
 		flags = encrypted.RenameNoReplace
-	default: // RENAME_EXCHANGE, RENAME_WHITEOUT
+	case 2: // RENAME_EXCHANGE
+		flags = encrypted.RenameExchange
+	default: // RENAME_WHITEOUT, for overlay filesystems
 		return fuse.EINVAL
 	}
 	if err := f.core.Rename(from, oldName, to, newName, flags); err != nil {
 		return f.fail("rename", from, oldName, err)
 	}
+	// Only for log paths: where the names now lead.
 	if a, err := f.core.Lookup(to, newName); err == nil {
-		f.rename(a.Ino, to, newName) // only for log paths and ".."
+		f.rename(a.Ino, to, newName)
+	}
+	if flags == encrypted.RenameExchange {
+		if a, err := f.core.Lookup(from, oldName); err == nil {
+			f.rename(a.Ino, from, oldName)
+		}
 	}
 	return fuse.OK
 }
