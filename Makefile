@@ -40,11 +40,12 @@ fuse:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3 >/dev/null; }
 
 # deps installs what the tests need on a fresh Debian machine (as root):
-# git for the FUSE tests, a D-Bus session bus and gnome-keyring for the
-# keyring tests (not dbus-x11: it would auto-launch stray buses).
+# git and acl (setfacl) for the FUSE tests, a D-Bus session bus and
+# gnome-keyring for the keyring tests (not dbus-x11: it would auto-launch stray buses).
 deps: fuse
 	@missing=""; \
 		command -v git >/dev/null || missing="$$missing git"; \
+		command -v setfacl >/dev/null || missing="$$missing acl"; \
 		command -v dbus-run-session >/dev/null && command -v dbus-send >/dev/null || missing="$$missing dbus"; \
 		command -v gnome-keyring-daemon >/dev/null || missing="$$missing gnome-keyring"; \
 		if [ -n "$$missing" ]; then apt-get update -qq && \

@@ -19,9 +19,17 @@ const (
 	maxXattrTotal = 1 << 20 // per inode: they live encrypted inside it
 )
 
-// xattrNamespaces are the name prefixes Linux knows; ext4 answers
-// EOPNOTSUPP for any other, and so does the store.
-var xattrNamespaces = []string{"user.", "trusted.", "security.", "system.posix_acl_access", "system.posix_acl_default"}
+// xattrNamespaces are the name prefixes the store keeps; ext4 answers
+// EOPNOTSUPP for a namespace it does not know, and so does the store.
+//
+// POSIX ACLs (system.posix_acl_access and _default) are not supported
+// yet, and are answered as a filesystem mounted without ACLs answers
+// them: EOPNOTSUPP. Kept as opaque data they looked applied and were not:
+// cp -a and cp -p set a copy's permissions through them, so copies came
+// out 0600 and 0700, and setfacl changed nothing. Refused, cp and setfacl
+// fall back to chmod for what mode bits can say, and fail loudly for
+// what they cannot (a named user or group).
+var xattrNamespaces = []string{"user.", "trusted.", "security."}
 
 // checkXattrName refuses a name outside the known namespaces.
 func checkXattrName(name string) error {

@@ -534,3 +534,54 @@ func TestRenameExchangeThroughMount(t *testing.T) {
 		t.Fatalf("d after a remount: %q %v", got, err)
 	}
 }
+
+// TestCopyKeepsModes: cp -a and cp -p keep every mode, and setfacl with
+// what mode bits can say changes them. POSIX ACLs are not supported yet:
+// answered EOPNOTSUPP, these tools fall back to chmod instead of storing
+// an ACL that nothing applies (copies came out 0600 and 0700), and an ACL
+// naming a user fails loudly instead of silently.
+func TestCopyKeepsModes(t *testing.T) {
+	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
+	src := t.TempDir()
+	modes := map[string]uint32{"d755": 0o755, "d700": 0o700, "dsgid": 0o2775, "f644": 0o644, "f640": 0o640, "f600": 0o600}
+	for name, mode := range modes {
+		p := filepath.Join(src, name)
+		if name[0] == 'd' {
+			check(t, os.Mkdir(p, 0o700))
+		} else {
+			check(t, os.WriteFile(p, []byte(name), 0o600))
+		}
+		check(t, syscall.Chmod(p, mode))
+	}
+	for _, flag := range []string{"-a", "-p"} {
+		dst := tm.path("copy" + flag)
+		args := []string{flag, src, dst}
+		if flag == "-p" {
+			args = []string{"-r", "-p", src, dst}
+		}
+		run(t, "/", "cp", args...)
+		for name, mode := range modes {
+			var st syscall.Stat_t
+			check(t, syscall.Stat(filepath.Join(dst, name), &st))
+			if st.Mode&0o7777 != mode {
+				t.Errorf("cp %s: %s is %o, want %o", flag, name, st.Mode&0o7777, mode)
+			}
+		}
+	}
+	if _, err := exec.LookPath("setfacl"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("setfacl is missing: make deps installs it (Debian package acl)")
+		}
+		t.Skip("no setfacl (Debian package acl)")
+	}
+	f := tm.path("copy-a", "f644")
+	run(t, "/", "setfacl", "-m", "o::---", f)
+	var st syscall.Stat_t
+	check(t, syscall.Stat(f, &st))
+	if st.Mode&0o777 != 0o640 {
+		t.Fatalf("setfacl -m o::--- left mode %o", st.Mode&0o777)
+	}
+	if out, err := exec.Command("setfacl", "-m", "u:65534:r", f).CombinedOutput(); err == nil || !strings.Contains(string(out), "not supported") {
+		t.Fatalf("an ACL naming a user: %v: %s", err, out)
+	}
+}
