@@ -53,6 +53,20 @@ func (r zeroedAfter) Bytes([]byte) ([]byte, fuse.Status) { return r, fuse.OK }
 func (r zeroedAfter) Size() int                          { return len(r) }
 func (r zeroedAfter) Done()                              { clear(r) }
 
+// Lseek serves SEEK_DATA and SEEK_HOLE (the kernel handles the others).
+func (f *FS) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.LseekOut) fuse.Status {
+	n := ino(&in.InHeader)
+	off, err := f.core.Seek(n, in.Offset, int(in.Whence))
+	if encrypted.Errno(err) == syscall.ENXIO {
+		return fuse.Status(syscall.ENXIO) // past the end or no data: routine
+	}
+	if err != nil {
+		return f.fail("lseek", n, "", err)
+	}
+	out.Offset = off
+	return fuse.OK
+}
+
 func (f *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
 	n := ino(&in.InHeader)
 	if in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0 {

@@ -585,3 +585,27 @@ func TestCopyKeepsModes(t *testing.T) {
 		t.Fatalf("an ACL naming a user: %v: %s", err, out)
 	}
 }
+
+// TestSeekHoleThroughMount: lseek SEEK_DATA/SEEK_HOLE see a sparse
+// file's holes at chunk granularity (before: the whole file was data).
+func TestSeekHoleThroughMount(t *testing.T) {
+	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
+	const chunk = encrypted.DefaultChunkSize
+	f, err := os.Create(tm.path("sparse"))
+	check(t, err)
+	defer f.Close()
+	_, err = f.WriteAt(bytes.Repeat([]byte("x"), chunk), 3*chunk)
+	check(t, err)
+	check(t, f.Truncate(6*chunk))
+	check(t, f.Sync())
+	fd := int(f.Fd())
+	if off, err := unix.Seek(fd, 0, unix.SEEK_DATA); err != nil || off != 3*chunk {
+		t.Fatalf("SEEK_DATA from 0: %d %v, want %d", off, err, 3*chunk)
+	}
+	if off, err := unix.Seek(fd, 3*chunk, unix.SEEK_HOLE); err != nil || off != 4*chunk {
+		t.Fatalf("SEEK_HOLE from the data: %d %v, want %d", off, err, 4*chunk)
+	}
+	if _, err := unix.Seek(fd, 4*chunk, unix.SEEK_DATA); err != syscall.ENXIO {
+		t.Fatalf("SEEK_DATA after the last data: %v, want ENXIO", err)
+	}
+}
