@@ -66,3 +66,32 @@ func (x extents) dropFirst() extents {
 	x[0].start = 1
 	return x
 }
+
+// within returns the parts of x inside [from, to).
+func (x extents) within(from, to uint64) extents {
+	var in extents
+	for _, e := range x {
+		if s, t := max(e.start, from), min(e.end, to); s < t {
+			in = append(in, extent{s, t})
+		}
+	}
+	return in
+}
+
+// remove drops the chunk indexes [from, to) from x.
+func (x extents) remove(from, to uint64) extents {
+	var out extents
+	for _, e := range x {
+		if e.end <= from || e.start >= to {
+			out = append(out, e)
+			continue
+		}
+		if e.start < from {
+			out = append(out, extent{e.start, from})
+		}
+		if e.end > to {
+			out = append(out, extent{to, e.end})
+		}
+	}
+	return out
+}

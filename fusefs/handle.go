@@ -53,6 +53,12 @@ func (r zeroedAfter) Bytes([]byte) ([]byte, fuse.Status) { return r, fuse.OK }
 func (r zeroedAfter) Size() int                          { return len(r) }
 func (r zeroedAfter) Done()                              { clear(r) }
 
+// Fallocate reserves, punches or zeroes a range (encrypted.FS.Fallocate).
+func (f *FS) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
+	n := ino(&in.InHeader)
+	return f.fail("fallocate", n, "", f.core.Fallocate(n, in.Mode, in.Offset, in.Length))
+}
+
 // Lseek serves SEEK_DATA and SEEK_HOLE (the kernel handles the others).
 func (f *FS) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.LseekOut) fuse.Status {
 	n := ino(&in.InHeader)

@@ -609,3 +609,30 @@ func TestSeekHoleThroughMount(t *testing.T) {
 		t.Fatalf("SEEK_DATA after the last data: %v, want ENXIO", err)
 	}
 }
+
+// TestFallocateThroughMount: fallocate(2)'s modes through the kernel.
+func TestFallocateThroughMount(t *testing.T) {
+	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
+	const chunk = encrypted.DefaultChunkSize
+	f, err := os.Create(tm.path("f"))
+	check(t, err)
+	defer f.Close()
+	fd := int(f.Fd())
+	check(t, unix.Fallocate(fd, 0, 0, 3*chunk))
+	var st syscall.Stat_t
+	check(t, f.Sync())
+	check(t, syscall.Fstat(fd, &st))
+	if st.Size != 3*chunk || st.Blocks != 3*chunk/512 {
+		t.Fatalf("after fallocate: size %d, blocks %d", st.Size, st.Blocks)
+	}
+	_, err = f.WriteAt(bytes.Repeat([]byte("x"), 3*chunk), 0)
+	check(t, err)
+	check(t, f.Sync())
+	check(t, unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, chunk, chunk))
+	got, err := os.ReadFile(tm.path("f"))
+	check(t, err)
+	if len(got) != 3*chunk || !bytes.Equal(got[chunk:2*chunk], make([]byte, chunk)) || got[chunk-1] != 'x' || got[2*chunk] != 'x' {
+		t.Fatal("punched range reads wrong")
+	}
+	wantErrno(t, unix.Fallocate(fd, unix.FALLOC_FL_COLLAPSE_RANGE, 0, chunk), syscall.EOPNOTSUPP)
+}
