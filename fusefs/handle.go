@@ -59,6 +59,18 @@ func (f *FS) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.Status
 	return f.fail("fallocate", n, "", f.core.Fallocate(n, in.Mode, in.Offset, in.Length))
 }
 
+// CopyFileRange copies within the mount without the data crossing the
+// kernel twice (encrypted.FS.CopyRange).
+func (f *FS) CopyFileRange(cancel <-chan struct{}, in *fuse.CopyFileRangeIn) (uint32, fuse.Status) {
+	src, dst := ino(&in.InHeader), encrypted.Ino(in.NodeIdOut)
+	f.log.Debug("copy_file_range", "from", f.logPath(src, ""), "to", f.logPath(dst, ""), "len", in.Len)
+	n, err := f.core.CopyRange(src, in.OffIn, dst, in.OffOut, min(in.Len, 1<<30))
+	if err != nil && n == 0 {
+		return 0, f.fail("copy_file_range", src, "", err)
+	}
+	return uint32(n), fuse.OK // a short copy; the kernel asks again
+}
+
 // Lseek serves SEEK_DATA and SEEK_HOLE (the kernel handles the others).
 func (f *FS) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.LseekOut) fuse.Status {
 	n := ino(&in.InHeader)

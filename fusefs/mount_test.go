@@ -636,3 +636,37 @@ func TestFallocateThroughMount(t *testing.T) {
 	}
 	wantErrno(t, unix.Fallocate(fd, unix.FALLOC_FL_COLLAPSE_RANGE, 0, chunk), syscall.EOPNOTSUPP)
 }
+
+// TestCopyFileRangeThroughMount: copy_file_range between two files of the
+// mount is served by the daemon (the kernel sends COPY_FILE_RANGE, not
+// reads and writes) and copies the bytes.
+func TestCopyFileRangeThroughMount(t *testing.T) {
+	tm := mountT(t, encrypted.XChaCha20Poly1305, Options{})
+	data := make([]byte, 3*encrypted.DefaultChunkSize+5)
+	for i := range data {
+		data[i] = byte(i % 251)
+	}
+	check(t, os.WriteFile(tm.path("src"), data, 0o644))
+	in, err := os.Open(tm.path("src"))
+	check(t, err)
+	defer in.Close()
+	out, err := os.Create(tm.path("dst"))
+	check(t, err)
+	defer out.Close()
+	done := 0
+	for done < len(data) {
+		n, err := unix.CopyFileRange(int(in.Fd()), nil, int(out.Fd()), nil, len(data)-done, 0)
+		check(t, err)
+		if n == 0 {
+			break
+		}
+		done += n
+	}
+	check(t, out.Close())
+	if got, err := os.ReadFile(tm.path("dst")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("copy reads back wrong: %d bytes, %v", len(got), err)
+	}
+	if !strings.Contains(tm.logs.String(), "msg=copy_file_range") {
+		t.Fatal("the daemon never served COPY_FILE_RANGE")
+	}
+}
