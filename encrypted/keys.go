@@ -172,26 +172,17 @@ func (fs *FS) wipeIfIdle(idle time.Duration) bool {
 // back pages, and so delay the wipe), and forgets names it keeps.
 func (fs *FS) OnIdle(f func()) { fs.onIdle.Store(&f) }
 
-// watchIdle wipes the keys once the store has been idle for idle.
+// watchIdle wipes the keys once the store has been idle for idle; it
+// runs a few times per idle period (see background).
 func (fs *FS) watchIdle(idle time.Duration) {
-	defer fs.bg.Done()
-	t := time.NewTicker(max(min(idle/4, time.Second), 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-fs.stop:
-			return
-		case <-t.C:
-			if !fs.keysLoaded() || time.Since(fs.lastUsed()) < idle {
-				continue
-			}
-			if f := fs.onIdle.Load(); f != nil {
-				(*f)()
-			}
-			if fs.wipeIfIdle(idle) {
-				fs.log.Debug("master key wiped after idle", "idle", idle.String())
-			}
-		}
+	if !fs.keysLoaded() || time.Since(fs.lastUsed()) < idle {
+		return
+	}
+	if f := fs.onIdle.Load(); f != nil {
+		(*f)()
+	}
+	if fs.wipeIfIdle(idle) {
+		fs.log.Debug("master key wiped after idle", "idle", idle.String())
 	}
 }
 

@@ -171,15 +171,13 @@ func newFS(st storage.Storage, h *header, master *memguard.LockedBuffer, opt Opt
 		c := memguard.NewBuffer(masterKeySize)
 		c.Copy(master.Bytes())
 		fs.keys.enclave = c.Seal()
-		fs.bg.Add(1)
-		go fs.watchIdle(opt.Idle)
+		fs.background(max(min(opt.Idle/4, time.Second), 10*time.Millisecond), func() { fs.watchIdle(opt.Idle) })
 	}
 	every := opt.WriteBack
 	if every <= 0 {
 		every = DefaultWriteBack
 	}
-	fs.bg.Add(1)
-	go fs.writeBack(every)
+	fs.background(max(every/2, time.Millisecond), fs.writeBack)
 	return fs
 }
 
